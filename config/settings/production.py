@@ -1,0 +1,18 @@
+"""Production settings: the base settings with HTTPS hardening on by default.
+
+`DJANGO_SETTINGS_MODULE=config.settings.production manage.py check --deploy` is clean.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "true")
+os.environ.setdefault("DJANGO_SECURE_HSTS_SECONDS", "31536000")
+os.environ.setdefault("DJANGO_BEHIND_PROXY", "true")
+
+from .base import *  # noqa: F403
+from .base import DEBUG
+
+if DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("config.settings.production refuses DJANGO_DEBUG=true.")

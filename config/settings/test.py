@@ -1,0 +1,18 @@
+"""Test settings: the base settings with fast hashing and in-process tasks."""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("MINICRM_TASKS_BACKEND", "immediate")
+
+from .base import *  # noqa: F403
+from .base import CACHES, STORAGES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+CACHES["default"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+SECURE_COOKIES = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+ALLOWED_HOSTS = ["*"]

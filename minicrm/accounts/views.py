@@ -1,0 +1,144 @@
+"""Sign-in, sign-out, first-run setup and the settings page (API tokens, audit log)."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from minicrm.core.errors import ApplicationError
+
+from .forms import ApiTokenForm, FirstAdminForm, SignInForm
+from .models import AuditEvent, Role, User
+from .selectors import admin_exists, api_token_list, audit_event_list
+from .services import (
+    api_token_create,
+    api_token_revoke,
+    audit_record,
+    client_ip,
+    first_admin_create,
+)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return str(settings.LOGIN_REDIRECT_URL)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if not admin_exists():
+        return redirect("accounts:first_admin")
+    if request.user.is_authenticated:
+        return redirect(_safe_next(request))
+    form = SignInForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if form.is_valid() and form.user is not None:
+            login(request, form.user)
+            audit_record(
+                action=AuditEvent.Action.SIGN_IN,
+                actor=form.user,
+                target=form.user.email,
+                request=request,
+            )
+            return redirect(_safe_next(request))
+        audit_record(
+            action=AuditEvent.Action.SIGN_IN_FAILED,
+            target=request.POST.get("email", "")[:200],
+            details={"ip": client_ip(request)},
+            request=request,
+        )
+    return render(
+        request, "accounts/sign_in.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    user = request.user if isinstance(request.user, User) else None
+    audit_record(
+        action=AuditEvent.Action.SIGN_OUT,
+        actor=user,
+        target=user.email if user else "",
+        request=request,
+    )
+    logout(request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def first_admin(request: HttpRequest) -> HttpResponse:
+    if admin_exists():
+        # Once an admin exists this page does not exist either: accounts come from admins.
+        raise Http404("Setup is complete.")
+    form = FirstAdminForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = first_admin_create(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                full_name=form.cleaned_data["full_name"],
+                request=request,
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your admin account is ready.")
+            return redirect("web:dashboard")
+    return render(request, "accounts/first_admin.html", {"form": form})
+
+
+def settings_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    is_admin = user.has_role(Role.ADMIN)
+    context = {
+        "token_form": ApiTokenForm(),
+        "tokens": api_token_list(user=user)[:100],
+        "new_token": request.session.pop("new_api_token", None),
+        "audit_events": audit_event_list(action=request.GET.get("action", ""))[:50]
+        if is_admin
+        else [],
+        "audit_actions": AuditEvent.Action.choices,
+        "users": User.objects.order_by("email")[:200] if is_admin else [],
+        "ai_provider": settings.AI_PROVIDER,
+        "ai_model": settings.GEMINI_MODEL
+        if settings.AI_PROVIDER == "gemini"
+        else "built-in narrator",
+    }
+    return render(request, "accounts/settings.html", context)
+
+
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        _token, raw = api_token_create(user=user, name=form.cleaned_data["name"], request=request)
+        # Shown once on the next page, then gone: only its digest is stored.
+        request.session["new_api_token"] = raw
+        messages.success(request, "Token created. Copy it now: it will not be shown again.")
+    else:
+        messages.error(request, "Give the token a name.")
+    return redirect("accounts:settings")
+
+
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        token = api_token_revoke(token_id=token_id, actor=user, request=request)
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("accounts:settings")

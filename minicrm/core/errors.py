@@ -1,0 +1,24 @@
+"""Domain errors that every interface (API, HTML, CLI) turns into a clear message."""
+
+
+class ApplicationError(Exception):
+    """A request that cannot be carried out; `message` is safe to show to the user."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code = 403
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+
+
+class ConflictError(ApplicationError):
+    status_code = 409

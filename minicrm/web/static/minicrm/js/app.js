@@ -1,0 +1,73 @@
+// Small behaviours of the shell: theme toggle, mobile menu, toasts, CSRF for htmx.
+(function () {
+  "use strict";
+  const root = document.documentElement;
+
+  function applyTheme(theme) {
+    if (theme === "light" || theme === "dark") root.dataset.theme = theme;
+    else delete root.dataset.theme;
+  }
+  applyTheme(localStorage.getItem("minicrm-theme"));
+
+  document.addEventListener("click", function (event) {
+    const toggle = event.target.closest("[data-theme-toggle]");
+    if (toggle) {
+      const dark = root.dataset.theme
+        ? root.dataset.theme === "dark"
+        : window.matchMedia("(prefers-color-scheme: dark)").matches;
+      const next = dark ? "light" : "dark";
+      localStorage.setItem("minicrm-theme", next);
+      applyTheme(next);
+    }
+    const menu = event.target.closest("[data-menu-toggle]");
+    if (menu) document.querySelector(".shell").classList.toggle("nav-open");
+    const close = event.target.closest("[data-toast-close]");
+    if (close) close.closest(".toast").remove();
+    const copy = event.target.closest("[data-copy]");
+    if (copy) {
+      navigator.clipboard.writeText(copy.dataset.copy).then(function () {
+        showToast("Copied to the clipboard.", "success");
+      });
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      document.querySelectorAll("details.dropdown[open]").forEach((d) => d.removeAttribute("open"));
+      document.querySelector(".shell")?.classList.remove("nav-open");
+    }
+  });
+
+  function showToast(message, level) {
+    const container = document.querySelector(".toasts");
+    if (!container) return;
+    const toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "info");
+    toast.setAttribute("role", "status");
+    const text = document.createElement("span");
+    text.textContent = message;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("aria-label", "Dismiss");
+    button.dataset.toastClose = "";
+    button.textContent = "×";
+    toast.append(text, button);
+    container.append(toast);
+    setTimeout(() => toast.remove(), 6000);
+  }
+  window.minicrm = { showToast: showToast };
+
+  // Server-sent toasts: an htmx response may carry HX-Trigger: {"toast": {"message", "level"}}.
+  document.body.addEventListener("toast", function (event) {
+    showToast(event.detail.message, event.detail.level);
+  });
+  document.querySelectorAll(".toast[data-autohide]").forEach(function (toast) {
+    setTimeout(() => toast.remove(), 6000);
+  });
+
+  // htmx sends the CSRF token with every unsafe request.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    const token = document.querySelector('meta[name="csrf-token"]');
+    if (token) event.detail.headers["X-CSRFToken"] = token.content;
+  });
+})();
