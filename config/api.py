@@ -7,6 +7,10 @@ from ninja.errors import AuthenticationError, ValidationError
 from minicrm.accounts.api import router as accounts_router
 from minicrm.accounts.api_auth import api_auth
 from minicrm.core.errors import ApplicationError
+from minicrm.customers.api import router as customers_router
+from minicrm.imports.api import router as imports_router
+from minicrm.insights.api import router as insights_router
+from minicrm.segments.api import router as segments_router
 
 api = NinjaAPI(
     title="Mini CRM API",
@@ -17,6 +21,10 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/", accounts_router)
+api.add_router("/", customers_router)
+api.add_router("/", imports_router)
+api.add_router("/", segments_router)
+api.add_router("/", insights_router)
 
 
 @api.exception_handler(ApplicationError)

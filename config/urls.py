@@ -14,4 +14,8 @@ urlpatterns = [
     path("api/v1/", (api_patterns, api_app_name, api_namespace)),
     path("", include("minicrm.accounts.urls")),
     path("", include("minicrm.web.urls")),
+    path("", include("minicrm.customers.urls")),
+    path("", include("minicrm.imports.urls")),
+    path("", include("minicrm.segments.urls")),
+    path("", include("minicrm.insights.urls")),
 ]

@@ -1,8 +1,11 @@
 """factory_boy factories shared by the tests."""
 
+from datetime import UTC
+
 import factory
 
 from minicrm.accounts.models import Role, User
+from minicrm.customers.models import Customer
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
 
@@ -27,3 +30,19 @@ class AdminFactory(UserFactory):
     role = Role.ADMIN
     is_staff = True
     is_superuser = True
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    """A customer with no orders; stats stay zero unless orders go through the services."""
+
+    class Meta:
+        model = Customer
+
+    external_id = factory.Sequence(lambda n: f"cust-{n:06d}")
+    email = factory.LazyAttribute(lambda c: f"{c.external_id}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    phone = factory.Faker("numerify", text="+91 9#########")
+    city = factory.Faker("random_element", elements=["Mumbai", "Delhi", "Pune", "Chennai"])
+    country = "India"
+    signed_up_at = factory.Faker("date_time_between", start_date="-2y", tzinfo=UTC)

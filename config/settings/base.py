@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "minicrm.accounts",
     "minicrm.web",
     "minicrm.customers",
+    "minicrm.imports",
+    "minicrm.segments",
+    "minicrm.insights",
 ]
 
 MIDDLEWARE = [

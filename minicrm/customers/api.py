@@ -1,0 +1,5 @@
+"""Customers routes of the REST API."""
+
+from ninja import Router
+
+router = Router(tags=["customers"])

@@ -1,0 +1,91 @@
+"""Customers and their orders, with each customer's order stats kept on the customer row."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from minicrm.core.models import TimeStampedModel
+
+
+class Customer(TimeStampedModel):
+    external_id = models.CharField(max_length=64, unique=True, help_text="The caller's own key.")
+    email = models.EmailField(blank=True, db_index=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    city = models.CharField(max_length=100, blank=True, db_index=True)
+    country = models.CharField(max_length=100, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    marketing_consent = models.BooleanField(default=True)
+    signed_up_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    # Stats over completed orders, written in the same transaction as every order change.
+    total_spend = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    order_count = models.PositiveIntegerField(default=0)
+    first_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["total_spend"], name="customer_total_spend_idx"),
+            models.Index(fields=["order_count"], name="customer_order_count_idx"),
+            models.Index(fields=["updated_at"], name="customer_updated_at_idx"),
+            models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.external_id
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def avg_order_value(self) -> Decimal | None:
+        if not self.order_count:
+            return None
+        return (self.total_spend / self.order_count).quantize(Decimal("0.01"))
+
+
+class CustomerTag(models.Model):
+    """One tag of one customer, stored lower-case so tag rules compare without case."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "name"], name="customer_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["name", "customer"], name="customer_tag_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Order(TimeStampedModel):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    external_id = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="INR")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    ordered_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["customer", "status", "ordered_at"], name="order_customer_status_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.amount} {self.currency})"

@@ -1,0 +1,5 @@
+"""Imports routes of the REST API."""
+
+from ninja import Router
+
+router = Router(tags=["imports"])

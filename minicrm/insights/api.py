@@ -1,0 +1,5 @@
+"""Insights routes of the REST API."""
+
+from ninja import Router
+
+router = Router(tags=["insights"])

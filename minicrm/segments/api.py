@@ -1,0 +1,5 @@
+"""Segments routes of the REST API."""
+
+from ninja import Router
+
+router = Router(tags=["segments"])
