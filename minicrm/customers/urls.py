@@ -1,5 +1,10 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from minicrm.web.views import placeholder
 
 app_name = "customers"
 
-urlpatterns: list[URLPattern] = []
+# Placeholder until the customers pages land; the page owner replaces it.
+urlpatterns = [
+    path("customers/", placeholder, {"section": "Customers"}, name="list"),
+]

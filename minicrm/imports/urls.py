@@ -1,5 +1,10 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from minicrm.web.views import placeholder
 
 app_name = "imports"
 
-urlpatterns: list[URLPattern] = []
+# Placeholder until the imports pages land; the page owner replaces it.
+urlpatterns = [
+    path("imports/", placeholder, {"section": "Imports"}, name="list"),
+]

@@ -1,5 +1,10 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from minicrm.web.views import placeholder
 
 app_name = "segments"
 
-urlpatterns: list[URLPattern] = []
+# Placeholder until the segments pages land; the page owner replaces it.
+urlpatterns = [
+    path("segments/", placeholder, {"section": "Segments"}, name="list"),
+]

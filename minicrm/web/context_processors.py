@@ -6,20 +6,22 @@ from django.http import HttpRequest
 
 NAVIGATION = [
     ("dashboard", "Dashboard", "layout-dashboard", "web:dashboard"),
-    ("customers", "Customers", "users", "web:customers"),
-    ("segments", "Segments", "funnel", "web:segments"),
+    ("customers", "Customers", "users", "customers:list"),
+    ("segments", "Segments", "funnel", "segments:list"),
     ("campaigns", "Campaigns", "send", "web:campaigns"),
-    ("imports", "Imports", "upload", "web:imports"),
+    ("imports", "Imports", "upload", "imports:list"),
     ("settings", "Settings", "settings", "accounts:settings"),
 ]
 
 
 def shell(request: HttpRequest) -> dict[str, Any]:
     match = getattr(request, "resolver_match", None)
-    section = getattr(match, "url_name", "") or ""
     namespace = getattr(match, "namespace", "") or ""
-    current = f"{namespace}:{section}"
-    active = next((key for key, _l, _i, url in NAVIGATION if current.startswith(url)), "")
-    if not active and section:
-        active = next((key for key, *_ in NAVIGATION if section.startswith(key.rstrip("s"))), "")
+    url_name = getattr(match, "url_name", "") or ""
+    # Each section's pages live in the app namespace of the same name (customers:detail, ...).
+    active = namespace if namespace in {key for key, *_ in NAVIGATION} else ""
+    if namespace == "accounts" and url_name.startswith("settings"):
+        active = "settings"
+    elif namespace == "web":
+        active = {"dashboard": "dashboard", "campaigns": "campaigns"}.get(url_name, "")
     return {"navigation": NAVIGATION, "active_section": active}
