@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-product
 os.environ.setdefault("MINICRM_TASKS_BACKEND", "immediate")
 
 from .base import *  # noqa: F403
-from .base import CACHES, STORAGES
+from .base import CACHES, RQ_QUEUES, STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -16,3 +16,7 @@ SECURE_COOKIES = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
+# The Redis tests (MINICRM_TEST_REDIS_URL) use their own database number, never the app's.
+RQ_QUEUES["default"]["URL"] = (
+    os.environ.get("MINICRM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+)
