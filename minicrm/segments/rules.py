@@ -1,0 +1,491 @@
+"""The segment rule format (DESIGN.md, "Segment rules") as typed nodes validated on construction.
+
+`parse_rules` turns untrusted JSON into a `RuleGroup` or raises `RuleValidationError` whose errors
+name the path of each problem (`conditions[1].conditions[0].operator`). `FIELDS` describes every
+field and operator for rule builders, in the order a builder should show them.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_DEPTH = 5
+MAX_CONDITIONS = 100
+MAX_GROUPS = 100
+MAX_LIST_ITEMS = 500
+MAX_TEXT_LENGTH = 255
+MAX_TAG_LENGTH = 50
+MAX_MONEY = Decimal("1000000000000")
+MAX_INTEGER = 1_000_000_000
+MAX_DAYS = 36_500
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2999, 12, 31)
+
+EMPTY_RULES: dict[str, Any] = {"match": "all", "conditions": []}
+
+FieldType = Literal["money", "integer", "date", "text", "tags"]
+ValueKind = Literal["number", "money", "date", "days", "text", "list", "range", "none"]
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    key: str
+    label: str
+    value_kind: ValueKind
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "label": self.label, "value_kind": self.value_kind}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    label: str
+    type: FieldType
+    operators: tuple[OperatorSpec, ...]
+    # Largest value a number condition accepts (days_since_last_order is bounded by the calendar).
+    max_value: int | None = None
+
+    def operator(self, key: str) -> OperatorSpec | None:
+        return next((op for op in self.operators if op.key == key), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "type": self.type,
+            "operators": [op.as_dict() for op in self.operators],
+        }
+
+
+def _number_operators(kind: ValueKind) -> tuple[OperatorSpec, ...]:
+    return (
+        OperatorSpec("gt", "is more than", kind),
+        OperatorSpec("gte", "is at least", kind),
+        OperatorSpec("lt", "is less than", kind),
+        OperatorSpec("lte", "is at most", kind),
+        OperatorSpec("eq", "is exactly", kind),
+        OperatorSpec("ne", "is not", kind),
+        OperatorSpec("between", "is between", "range"),
+    )
+
+
+DATE_OPERATORS = (
+    OperatorSpec("in_last_days", "is in the last N days", "days"),
+    OperatorSpec("not_in_last_days", "is not in the last N days", "days"),
+    OperatorSpec("before", "is before", "date"),
+    OperatorSpec("after", "is after", "date"),
+    OperatorSpec("on", "is on", "date"),
+    OperatorSpec("between", "is between", "range"),
+    OperatorSpec("is_empty", "is empty", "none"),
+    OperatorSpec("is_not_empty", "is not empty", "none"),
+)
+TEXT_OPERATORS = (
+    OperatorSpec("eq", "is", "text"),
+    OperatorSpec("ne", "is not", "text"),
+    OperatorSpec("contains", "contains", "text"),
+    OperatorSpec("not_contains", "does not contain", "text"),
+    OperatorSpec("starts_with", "starts with", "text"),
+    OperatorSpec("in", "is one of", "list"),
+    OperatorSpec("not_in", "is none of", "list"),
+    OperatorSpec("is_empty", "is empty", "none"),
+    OperatorSpec("is_not_empty", "is not empty", "none"),
+)
+TAG_OPERATORS = (
+    OperatorSpec("has_any", "has any of", "list"),
+    OperatorSpec("has_all", "has all of", "list"),
+    OperatorSpec("has_none", "has none of", "list"),
+)
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("total_spend", "Total spend", "money", _number_operators("money")),
+    FieldSpec("order_count", "Number of orders", "integer", _number_operators("number")),
+    FieldSpec("avg_order_value", "Average order value", "money", _number_operators("money")),
+    FieldSpec("last_order_date", "Last order date", "date", DATE_OPERATORS),
+    FieldSpec(
+        "days_since_last_order",
+        "Days since last order",
+        "integer",
+        _number_operators("number"),
+        max_value=MAX_DAYS,
+    ),
+    FieldSpec("first_order_date", "First order date", "date", DATE_OPERATORS),
+    FieldSpec("signup_date", "Sign-up date", "date", DATE_OPERATORS),
+    FieldSpec("city", "City", "text", TEXT_OPERATORS),
+    FieldSpec("country", "Country", "text", TEXT_OPERATORS),
+    FieldSpec("email", "Email", "text", TEXT_OPERATORS),
+    FieldSpec("tags", "Tags", "tags", TAG_OPERATORS),
+)
+FIELDS_BY_KEY: dict[str, FieldSpec] = {spec.key: spec for spec in FIELDS}
+
+
+def fields_metadata() -> list[dict[str, Any]]:
+    """`FIELDS` as JSON-ready dicts, for a builder's script."""
+    return [spec.as_dict() for spec in FIELDS]
+
+
+# --- Value checks ----------------------------------------------------------------------------
+# Each returns the typed value or raises PydanticCustomError with a message meant for people.
+
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("rule_value", message)
+
+
+def _money(raw: object) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+        raise _invalid("must be an amount of money, like 5000 or 49.99")
+    try:
+        value = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
+    except InvalidOperation:
+        raise _invalid("must be an amount of money, like 5000 or 49.99") from None
+    if not value.is_finite():
+        raise _invalid("must be an amount of money, like 5000 or 49.99")
+    if value < 0:
+        raise _invalid("must be 0 or more")
+    if value > MAX_MONEY:
+        raise _invalid(f"must be at most {MAX_MONEY:,}")
+    if value != value.quantize(Decimal("0.01")):
+        raise _invalid("must have at most 2 decimal places")
+    return value.quantize(Decimal("0.01"))
+
+
+def _integer(raw: object, *, minimum: int, maximum: int) -> int:
+    value: int | None = None
+    if isinstance(raw, bool):
+        value = None
+    elif isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        value = int(raw.strip())
+    if value is None:
+        raise _invalid("must be a whole number")
+    if value < minimum:
+        raise _invalid(f"must be {minimum} or more")
+    if value > maximum:
+        raise _invalid(f"must be at most {maximum:,}")
+    return value
+
+
+def _date(raw: object) -> date:
+    if isinstance(raw, date):
+        value = raw
+    elif isinstance(raw, str) and DATE_PATTERN.match(raw):
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            raise _invalid(f"{raw!r} is not a real date") from None
+    else:
+        raise _invalid("must be a date written YYYY-MM-DD")
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise _invalid(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+def _text(raw: object, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    if not isinstance(raw, str):
+        raise _invalid("must be text")
+    if raw == "":
+        raise _invalid("must not be empty (use the 'is empty' operator for empty values)")
+    if len(raw) > max_length:
+        raise _invalid(f"must be at most {max_length} characters")
+    return raw
+
+
+def _text_list(raw: object, *, max_length: int) -> tuple[str, ...]:
+    if not isinstance(raw, list | tuple) or not raw:
+        raise _invalid("must be a non-empty list of text values")
+    if len(raw) > MAX_LIST_ITEMS:
+        raise _invalid(f"must have at most {MAX_LIST_ITEMS} items")
+    items = []
+    for index, item in enumerate(raw):
+        try:
+            items.append(_text(item, max_length=max_length))
+        except PydanticCustomError as error:
+            raise _invalid(f"item {index}: {error.message()}") from None
+    return tuple(items)
+
+
+def _scalar(spec: FieldSpec, operator: OperatorSpec, raw: object) -> Any:
+    if operator.value_kind == "days":
+        return _integer(raw, minimum=1, maximum=MAX_DAYS)
+    if spec.type == "money":
+        return _money(raw)
+    if spec.type == "integer":
+        return _integer(raw, minimum=0, maximum=spec.max_value or MAX_INTEGER)
+    if spec.type == "date":
+        return _date(raw)
+    return _text(raw)
+
+
+def _range(spec: FieldSpec, operator: OperatorSpec, raw: object) -> tuple[Any, Any]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise _invalid("'between' needs two values: [low, high]")
+    bounds = []
+    for index, item in enumerate(raw):
+        try:
+            bounds.append(_scalar(spec, operator, item))
+        except PydanticCustomError as error:
+            which = "low" if index == 0 else "high"
+            raise _invalid(f"{which} value (item {index}) {error.message()}") from None
+    low, high = bounds
+    if low > high:
+        raise _invalid("'between' needs low ≤ high")
+    return low, high
+
+
+def validate_value(spec: FieldSpec, operator: OperatorSpec, raw: object) -> Any:
+    """The typed value of a condition, checked against its field and operator."""
+    if operator.value_kind == "none":
+        if raw is None or raw == "":
+            return None
+        raise _invalid(f"'{operator.key}' takes no value")
+    if raw is None:
+        raise _invalid("a value is required")
+    if operator.value_kind == "range":
+        return _range(spec, operator, raw)
+    if operator.value_kind == "list":
+        length = MAX_TAG_LENGTH if spec.type == "tags" else MAX_TEXT_LENGTH
+        return _text_list(raw, max_length=length)
+    return _scalar(spec, operator, raw)
+
+
+# --- Nodes -----------------------------------------------------------------------------------
+
+
+class Condition(BaseModel):
+    """One comparison of one customer field, e.g. total spend more than 5000."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: str
+    operator: str
+    # Typed by field and operator: Decimal, int, date, str, tuple[str, ...] (lists),
+    # (low, high) for `between`, or None.
+    value: Any = None
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, field: str) -> str:
+        if field not in FIELDS_BY_KEY:
+            known = ", ".join(FIELDS_BY_KEY)
+            raise PydanticCustomError(
+                "unknown_field", f"Unknown field '{field}'. Use one of: {known}"
+            )
+        return field
+
+    @field_validator("operator")
+    @classmethod
+    def _known_operator(cls, operator: str, info: ValidationInfo) -> str:
+        spec = FIELDS_BY_KEY.get(info.data.get("field", ""))
+        if spec is not None and spec.operator(operator) is None:
+            allowed = ", ".join(op.key for op in spec.operators)
+            raise PydanticCustomError(
+                "unknown_operator",
+                f"Unknown operator '{operator}' for {spec.key} ({spec.type}). "
+                f"Use one of: {allowed}",
+            )
+        return operator
+
+    @field_validator("value", mode="plain")
+    @classmethod
+    def _typed_value(cls, raw: object, info: ValidationInfo) -> Any:
+        spec = FIELDS_BY_KEY.get(info.data.get("field", ""))
+        operator = spec.operator(info.data.get("operator", "")) if spec else None
+        if spec is None or operator is None:
+            # The field or operator already failed; a value error would only add noise.
+            return raw
+        return validate_value(spec, operator, raw)
+
+    @property
+    def spec(self) -> FieldSpec:
+        return FIELDS_BY_KEY[self.field]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"field": self.field, "operator": self.operator}
+        if self.value is not None:
+            data["value"] = _json_value(self.value)
+        return data
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _node_kind(raw: Any) -> str:
+    if isinstance(raw, RuleGroup) or (isinstance(raw, dict) and _looks_like_group(raw)):
+        return "group"
+    return "condition"
+
+
+def _looks_like_group(raw: dict[Any, Any]) -> bool:
+    return "conditions" in raw or "match" in raw
+
+
+Node = Annotated[
+    Union[Annotated["RuleGroup", Tag("group")], Annotated[Condition, Tag("condition")]],  # noqa: UP007
+    Discriminator(_node_kind),
+]
+
+
+class RuleGroup(BaseModel):
+    """`match` all or any of `conditions` (conditions and nested groups). Empty matches all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    match: Literal["all", "any"]
+    conditions: list[Node] = Field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON form: what services store and builders reload."""
+        return {"match": self.match, "conditions": [node.to_dict() for node in self.conditions]}
+
+    def walk(self) -> Iterator["Condition"]:
+        """Every condition in the tree, depth first."""
+        for node in self.conditions:
+            if isinstance(node, RuleGroup):
+                yield from node.walk()
+            else:
+                yield node
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.conditions
+
+
+RuleGroup.model_rebuild()
+
+
+# --- Parsing ---------------------------------------------------------------------------------
+
+
+class RuleValidationError(ValueError):
+    """Rules that cannot be used; `errors` lists `{"path", "message"}` (`conditions[0].value`)."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{error['path'] or 'rules'}: {error['message']}" for error in errors)
+        )
+
+
+def format_path(parts: tuple[int | str, ...] | list[int | str]) -> str:
+    """('conditions', 1, 'operator') -> 'conditions[1].operator'."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _check_shape(data: object) -> list[dict[str, str]]:
+    """Depth and size limits, checked on the raw data before any node is built."""
+    errors: list[dict[str, str]] = []
+    totals = {"conditions": 0, "groups": 0}
+
+    def visit(node: object, path: tuple[int | str, ...], depth: int) -> None:
+        if not isinstance(node, dict) or not _looks_like_group(node):
+            totals["conditions"] += 1
+            return
+        if depth > MAX_DEPTH:
+            errors.append(
+                {
+                    "path": format_path(path),
+                    "message": f"Groups can be nested at most {MAX_DEPTH} levels deep",
+                }
+            )
+            return
+        if depth > 1:
+            totals["groups"] += 1
+        children = node.get("conditions")
+        if isinstance(children, list):
+            for index, child in enumerate(children):
+                visit(child, (*path, "conditions", index), depth + 1)
+
+    if isinstance(data, dict):
+        visit(data, (), 1)
+    if totals["conditions"] > MAX_CONDITIONS:
+        errors.append(
+            {
+                "path": "",
+                "message": f"At most {MAX_CONDITIONS} conditions are allowed "
+                f"(found {totals['conditions']})",
+            }
+        )
+    if totals["groups"] > MAX_GROUPS:
+        errors.append(
+            {
+                "path": "",
+                "message": f"At most {MAX_GROUPS} groups are allowed (found {totals['groups']})",
+            }
+        )
+    return errors
+
+
+def _pydantic_errors(error: ValidationError) -> list[dict[str, str]]:
+    errors = []
+    for item in error.errors(include_url=False):
+        # Drop the union tags ("group"/"condition") that follow a list index in the location.
+        parts: list[int | str] = []
+        for position, part in enumerate(item["loc"]):
+            after_index = position > 0 and isinstance(item["loc"][position - 1], int)
+            if after_index and part in ("group", "condition"):
+                continue
+            parts.append(part)
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "Unknown key"
+        elif item["type"] == "missing":
+            message = "This is required"
+        errors.append({"path": format_path(parts), "message": message})
+    return errors
+
+
+def parse_rules(data: object) -> RuleGroup:
+    """Validate rules (a dict, a JSON string or a RuleGroup) into a typed `RuleGroup`."""
+    if isinstance(data, RuleGroup):
+        return data
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except (ValueError, RecursionError):
+            raise RuleValidationError([{"path": "", "message": "Not valid JSON"}]) from None
+    if not isinstance(data, dict):
+        raise RuleValidationError(
+            [{"path": "", "message": 'Rules must be an object like {"match": "all", ...}'}]
+        )
+    shape_errors = _check_shape(data)
+    if shape_errors:
+        raise RuleValidationError(shape_errors)
+    try:
+        return RuleGroup.model_validate(data)
+    except ValidationError as error:
+        raise RuleValidationError(_pydantic_errors(error)) from None
