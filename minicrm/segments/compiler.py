@@ -1,0 +1,302 @@
+"""Compile a typed rule tree into one `Q` over the customer table (DESIGN.md, "Segment rules").
+
+The compiler is pure: it reads no data, only `settings.TIME_ZONE` and the date of "today".
+Every field maps through an explicit whitelist onto the customer's stats columns (or onto
+`CustomerTag` through `Exists`), and every value reaches SQL as a query parameter.
+
+Semantics, kept identical to the reference evaluator in the tests:
+
+- Groups: `all` is AND, `any` is OR; an empty group matches every customer (so an `any`
+  group holding an empty group matches everyone too).
+- Empty values. A customer who never ordered has no last/first order date, no average order
+  value and no days since last order; a customer may have no sign-up date; an empty text is
+  `""`. Empty values match only `is_empty` and, for dates, `not_in_last_days`; every other
+  comparison (`ne`, `not_contains`, `not_in` included) is false for them. A customer with no
+  tags has none of any tags, so `has_none` matches them.
+- Money is compared on the cent grid: the stats columns hold whole cents, so
+  `total_spend > 5000` is `total_spend >= 5000.005`. The half-cent margin keeps results exact
+  on SQLite, which stores decimals as binary floats, and is exact arithmetic elsewhere.
+- `avg_order_value` is `total_spend / order_count` rounded half-even to the cent, as the
+  customer page shows it. Comparisons are rewritten to whole-number cross-multiplication
+  (`round(total * 200) >= (2x - 1) * order_count`), so no division or float rounding happens
+  in SQL.
+- Dates are calendar days in the configured time zone: a date condition on a datetime
+  column compares against the bounds of that day in the zone (`on 2025-03-01` is
+  `start(2025-03-01) <= column < start(2025-03-02)`). `in_last_days N` means on or after
+  `today - N`; `days_since_last_order` is `today - local date of the last order`, in whole
+  days. Both are rewritten into index-friendly range comparisons on the column.
+- Text and tags ignore case (ASCII case on every database; beyond ASCII it follows the
+  database). `between` is inclusive at both ends.
+"""
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import DecimalField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Length, Round
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual
+from django.utils import timezone
+
+from minicrm.customers.models import Customer, CustomerTag
+
+from .rules import Condition, RuleGroup
+
+HALF_CENT = Decimal("0.005")
+# Large enough for (2 * cents - 1) of the largest money value a rule accepts.
+WHOLE_NUMBER: DecimalField[Decimal, Decimal] = DecimalField(max_digits=30, decimal_places=0)
+
+DATE_COLUMNS = {
+    "last_order_date": "last_order_at",
+    "first_order_date": "first_order_at",
+    "signup_date": "signed_up_at",
+}
+TEXT_COLUMNS = {"city": "city", "country": "country", "email": "email"}
+
+
+def today_in_zone() -> date:
+    """Today's date in the configured time zone (settings.TIME_ZONE)."""
+    return datetime.now(timezone.get_default_timezone()).date()
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of `day` in the configured time zone."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def compile_rules(group: RuleGroup, *, today: date | None = None) -> Q:
+    """The `Q` that selects exactly the customers `group` describes."""
+    compiled = _compile_group(group, today or today_in_zone())
+    return Q() if compiled is None else compiled
+
+
+def customers_matching(rules: RuleGroup, *, today: date | None = None) -> QuerySet[Customer]:
+    return Customer.objects.filter(compile_rules(rules, today=today))
+
+
+def compile_condition(condition: Condition, *, today: date | None = None) -> Q:
+    """One condition on its own (used for funnels, where conditions are added one by one)."""
+    return _compile_condition(condition, today or today_in_zone())
+
+
+# --- Groups ----------------------------------------------------------------------------------
+# A compiled node is a Q, or None for "every customer" (an empty group): Q() cannot stand for
+# that, because Django drops an empty Q from an OR instead of making the OR always true.
+
+
+def _compile_group(group: RuleGroup, today: date) -> Q | None:
+    parts: list[Q] = []
+    for node in group.conditions:
+        compiled = (
+            _compile_group(node, today)
+            if isinstance(node, RuleGroup)
+            else _compile_condition(node, today)
+        )
+        if compiled is None:
+            if group.match == "any":
+                return None
+            continue
+        parts.append(compiled)
+    if not parts:
+        return None
+    result = parts[0]
+    for part in parts[1:]:
+        result = result & part if group.match == "all" else result | part
+    return result
+
+
+def _compile_condition(condition: Condition, today: date) -> Q:
+    compile_field = FIELD_COMPILERS[condition.field]
+    return compile_field(condition, today)
+
+
+# --- Money and counts ------------------------------------------------------------------------
+
+
+def _total_spend(condition: Condition, today: date) -> Q:
+    op, value = condition.operator, condition.value
+    column = "total_spend"
+    if op == "between":
+        low, high = value
+        return Q(**{f"{column}__gte": low - HALF_CENT, f"{column}__lt": high + HALF_CENT})
+    below = Q(**{f"{column}__lt": value - HALF_CENT})
+    above = Q(**{f"{column}__gte": value + HALF_CENT})
+    comparisons = {
+        "gt": above,
+        "gte": Q(**{f"{column}__gte": value - HALF_CENT}),
+        "lt": below,
+        "lte": Q(**{f"{column}__lt": value + HALF_CENT}),
+        "eq": Q(**{f"{column}__gte": value - HALF_CENT, f"{column}__lt": value + HALF_CENT}),
+        "ne": below | above,
+    }
+    return comparisons[op]
+
+
+def _order_count(condition: Condition, today: date) -> Q:
+    op, value = condition.operator, condition.value
+    if op == "between":
+        low, high = value
+        return Q(order_count__gte=low, order_count__lte=high)
+    if op == "ne":
+        return ~Q(order_count=value)
+    lookup = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}[op]
+    return Q(**{f"order_count__{lookup}": value})
+
+
+def _aov_at_least(cents: int) -> Q:
+    """Average order value, rounded half-even to the cent, is at least `cents`.
+
+    With T = total in cents and n orders, round(T / n) >= x holds when T / n > x - 1/2, or
+    when T / n == x - 1/2 and the tie rounds up to x, which half-even does when x is even.
+    Doubling gives whole numbers: 2T > (2x - 1) n, or 2T >= (2x - 1) n for even x.
+    """
+    if cents <= 0:
+        return Q(order_count__gt=0)
+    doubled_total = Round(F("total_spend") * Value(200))
+    threshold = F("order_count") * Value(Decimal(2 * cents - 1), output_field=WHOLE_NUMBER)
+    compare = GreaterThanOrEqual if cents % 2 == 0 else GreaterThan
+    return Q(order_count__gt=0) & Q(compare(doubled_total, threshold))
+
+
+def _aov_below(cents: int) -> Q:
+    return Q(order_count__gt=0) & ~_aov_at_least(cents)
+
+
+def _avg_order_value(condition: Condition, today: date) -> Q:
+    op, value = condition.operator, condition.value
+    if op == "between":
+        low, high = (int(bound * 100) for bound in value)
+        return _aov_at_least(low) & _aov_below(high + 1)
+    cents = int(value * 100)
+    exactly = _aov_at_least(cents) & _aov_below(cents + 1)
+    comparisons = {
+        "gt": lambda: _aov_at_least(cents + 1),
+        "gte": lambda: _aov_at_least(cents),
+        "lt": lambda: _aov_below(cents),
+        "lte": lambda: _aov_below(cents + 1),
+        "eq": lambda: exactly,
+        "ne": lambda: Q(order_count__gt=0) & ~exactly,
+    }
+    return comparisons[op]()
+
+
+# --- Dates -----------------------------------------------------------------------------------
+
+
+def _on_or_after(column: str, day: date) -> Q:
+    return Q(**{f"{column}__gte": day_start(day)})
+
+
+def _before(column: str, day: date) -> Q:
+    return Q(**{f"{column}__lt": day_start(day)})
+
+
+def _days_between(column: str, first: date, last: date) -> Q:
+    return _on_or_after(column, first) & _before(column, last + timedelta(days=1))
+
+
+def _date_field(condition: Condition, today: date) -> Q:
+    column = DATE_COLUMNS[condition.field]
+    op, value = condition.operator, condition.value
+    if op == "is_empty":
+        return Q(**{f"{column}__isnull": True})
+    if op == "is_not_empty":
+        return Q(**{f"{column}__isnull": False})
+    if op == "before":
+        return _before(column, value)
+    if op == "after":
+        return _on_or_after(column, value + timedelta(days=1))
+    if op == "on":
+        return _days_between(column, value, value)
+    if op == "between":
+        return _days_between(column, value[0], value[1])
+    if op == "in_last_days":
+        return _on_or_after(column, today - timedelta(days=value))
+    # not_in_last_days includes the empty value: "no order in the last N days" includes those
+    # who never ordered.
+    return _before(column, today - timedelta(days=value)) | Q(**{f"{column}__isnull": True})
+
+
+def _days_since_last_order(condition: Condition, today: date) -> Q:
+    # days = today - d, so days op N becomes a comparison of d with the day `today - N`.
+    column = "last_order_at"
+    op, value = condition.operator, condition.value
+
+    def day(days: int) -> date:
+        return today - timedelta(days=days)
+
+    if op == "between":
+        low, high = value
+        return _days_between(column, day(high), day(low))
+    comparisons = {
+        "eq": lambda: _days_between(column, day(value), day(value)),
+        "ne": lambda: _before(column, day(value)) | _on_or_after(column, day(value - 1)),
+        "gt": lambda: _before(column, day(value)),
+        "gte": lambda: _before(column, day(value - 1)),
+        "lt": lambda: _on_or_after(column, day(value - 1)),
+        "lte": lambda: _on_or_after(column, day(value)),
+    }
+    return comparisons[op]()
+
+
+# --- Text and tags ---------------------------------------------------------------------------
+
+
+def _text_field(condition: Condition, today: date) -> Q:
+    column = TEXT_COLUMNS[condition.field]
+    op, value = condition.operator, condition.value
+    # Length, not `= ''`: MySQL's PAD SPACE collations treat "  " as equal to "".
+    empty = Q(Exact(Length(column), 0))
+    if op == "is_empty":
+        return empty
+    if op == "is_not_empty":
+        return ~empty
+    if op == "eq":
+        return Q(**{f"{column}__iexact": value})
+    if op == "ne":
+        return ~empty & ~Q(**{f"{column}__iexact": value})
+    if op == "contains":
+        return Q(**{f"{column}__icontains": value})
+    if op == "not_contains":
+        return ~empty & ~Q(**{f"{column}__icontains": value})
+    if op == "starts_with":
+        return Q(**{f"{column}__istartswith": value})
+    # `in` as OR-ed iexact rather than LOWER(column) IN (...): LIKE ignores case on every
+    # database and never pads spaces.
+    any_of = Q()
+    for item in dict.fromkeys(value):
+        any_of |= Q(**{f"{column}__iexact": item})
+    if op == "in":
+        return any_of
+    return ~empty & ~any_of
+
+
+def _tags(condition: Condition, today: date) -> Q:
+    names = list(dict.fromkeys(name.lower() for name in condition.value))
+
+    def having(*wanted: str) -> Exists:
+        return Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), name__in=wanted))
+
+    if condition.operator == "has_any":
+        return Q(having(*names))
+    if condition.operator == "has_none":
+        return ~Q(having(*names))
+    result = Q()
+    for name in names:
+        result &= Q(having(name))
+    return result
+
+
+FIELD_COMPILERS: dict[str, Callable[[Condition, date], Q]] = {
+    "total_spend": _total_spend,
+    "order_count": _order_count,
+    "avg_order_value": _avg_order_value,
+    "days_since_last_order": _days_since_last_order,
+    "last_order_date": _date_field,
+    "first_order_date": _date_field,
+    "signup_date": _date_field,
+    "city": _text_field,
+    "country": _text_field,
+    "email": _text_field,
+    "tags": _tags,
+}
