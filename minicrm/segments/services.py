@@ -1,0 +1,168 @@
+"""Writes for segments: create, update, delete, and recording a segment's size."""
+
+import hashlib
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from minicrm.accounts.models import User
+from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
+
+from .compiler import customers_matching, today_in_zone
+from .models import Segment, SegmentSize, SegmentSizeSchedule
+from .rules import RuleGroup, parse_rules
+from .tasks import segment_size_record_task, segment_sizes_daily_task
+
+NAME_MAX_LENGTH = 120
+
+
+def rules_hash(rules: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
+
+
+def _clean_name(name: str, *, exclude_id: int | None = None) -> str:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A segment needs a name.", field="name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ApplicationError(
+            f"A segment name has at most {NAME_MAX_LENGTH} characters.", field="name"
+        )
+    # Case-insensitive on every database (MySQL's collation already is, the others are not).
+    taken = Segment.objects.filter(name__iexact=name)
+    if exclude_id is not None:
+        taken = taken.exclude(pk=exclude_id)
+    if taken.exists():
+        raise ConflictError(f'A segment named "{name}" already exists.', field="name")
+    return name
+
+
+def _enqueue_size(segment_id: int) -> None:
+    transaction.on_commit(lambda: segment_size_record_task.enqueue(segment_id))
+
+
+def _save_or_conflict(segment: Segment) -> None:
+    try:
+        with transaction.atomic():
+            segment.save()
+    except IntegrityError:
+        # Lost a race with another request creating the same name.
+        raise ConflictError(
+            f'A segment named "{segment.name}" already exists.', field="name"
+        ) from None
+
+
+@transaction.atomic
+def segment_create(
+    *, name: str, rules: object, created_by: User | None, description: str = ""
+) -> Segment:
+    """Create a segment. Raises RuleValidationError (bad rules) or ConflictError (name taken)."""
+    group = parse_rules(rules)
+    segment = Segment(
+        name=_clean_name(name),
+        description=description.strip(),
+        rules=group.to_dict(),
+        created_by=created_by if created_by is not None and created_by.pk else None,
+    )
+    _save_or_conflict(segment)
+    _enqueue_size(segment.pk)
+    return segment
+
+
+def segment_get_for_update(*, segment_id: int) -> Segment:
+    try:
+        return Segment.objects.select_for_update().get(pk=segment_id)
+    except Segment.DoesNotExist:
+        raise NotFoundError("No such segment.") from None
+
+
+@transaction.atomic
+def segment_update(
+    *,
+    segment_id: int,
+    name: str | None = None,
+    description: str | None = None,
+    rules: object | None = None,
+) -> Segment:
+    """Change what is given; a rules change records a new size point in the background."""
+    segment = segment_get_for_update(segment_id=segment_id)
+    rules_changed = False
+    if rules is not None:
+        canonical = parse_rules(rules).to_dict()
+        rules_changed = canonical != segment.rules
+        segment.rules = canonical
+    if name is not None:
+        segment.name = _clean_name(name, exclude_id=segment.pk)
+    if description is not None:
+        segment.description = description.strip()
+    _save_or_conflict(segment)
+    if rules_changed:
+        _enqueue_size(segment.pk)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment_id: int) -> None:
+    deleted, _ = Segment.objects.filter(pk=segment_id).delete()
+    if not deleted:
+        raise NotFoundError("No such segment.")
+
+
+def segment_size_record(*, segment_id: int, today: date | None = None) -> SegmentSize | None:
+    """Count a segment now and keep it as today's point for its current rules (idempotent).
+
+    Returns None when the segment no longer exists (deleted after the task was queued).
+    """
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        return None
+    day = today or today_in_zone()
+    group: RuleGroup = parse_rules(segment.rules)
+    size = customers_matching(group, today=day).count()
+    now = timezone.now()
+    with transaction.atomic():
+        point, _created = SegmentSize.objects.update_or_create(
+            segment=segment,
+            day=day,
+            rules_hash=rules_hash(segment.rules),
+            defaults={"size": size, "counted_at": now},
+        )
+        Segment.objects.filter(pk=segment.pk).update(last_count=size, last_counted_at=now)
+    return point
+
+
+def segment_sizes_record_all(*, today: date | None = None) -> int:
+    """Record today's size of every segment; returns how many were counted."""
+    day = today or today_in_zone()
+    counted = 0
+    for segment_id in Segment.objects.order_by("pk").values_list("pk", flat=True):
+        if segment_size_record(segment_id=segment_id, today=day) is not None:
+            counted += 1
+    return counted
+
+
+def daily_sizes_claim(*, run_on: date) -> bool:
+    """Move the daily chain from `run_on` to the next day; False if another run already did."""
+    with transaction.atomic():
+        moved = SegmentSizeSchedule.objects.filter(pk=1, next_run_on=run_on).update(
+            next_run_on=run_on + timedelta(days=1)
+        )
+    return moved == 1
+
+
+def daily_sizes_ensure(*, today: date | None = None, force: bool = False) -> date | None:
+    """Start the daily chain unless one is already scheduled; returns the day it starts on.
+
+    A chain whose next day has passed without a run is taken as dead and restarted today.
+    """
+    day = today or today_in_zone()
+    with transaction.atomic():
+        schedule = SegmentSizeSchedule.objects.select_for_update().filter(pk=1).first()
+        if schedule is not None and schedule.next_run_on >= day and not force:
+            return None
+        SegmentSizeSchedule.objects.update_or_create(pk=1, defaults={"next_run_on": day})
+        transaction.on_commit(lambda: segment_sizes_daily_task.enqueue(day.isoformat()))
+    return day
