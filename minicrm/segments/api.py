@@ -1,5 +1,270 @@
-"""Segments routes of the REST API."""
+"""Segments routes of the REST API: live preview, saved segments, members and CSV export."""
 
-from ninja import Router
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
+from ninja import Query, Router, Schema
+
+from minicrm.accounts.models import Role
+from minicrm.accounts.permissions import require_role
+from minicrm.core.pagination import PageParams, paginate
+
+from .compiler import today_in_zone
+from .models import Segment
+from .rules import RuleValidationError, parse_rules
+from .selectors import (
+    EXPORT_COLUMNS,
+    rules_describe,
+    segment_export_rows,
+    segment_funnel,
+    segment_get,
+    segment_list,
+    segment_members,
+    segment_preview,
+    segment_rules,
+)
+from .services import segment_create, segment_delete, segment_update
 
 router = Router(tags=["segments"])
+
+# Cells starting with these would run as formulas when the CSV is opened in a spreadsheet.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class RulesIn(Schema):
+    rules: dict[str, Any]
+
+
+class RuleErrorOut(Schema):
+    loc: list[str | int]
+    path: str
+    msg: str
+    type: str = "rules"
+
+
+class RulesErrorOut(Schema):
+    detail: list[RuleErrorOut]
+    message: str
+
+
+class SampleCustomerOut(Schema):
+    id: int
+    name: str
+    email: str
+    city: str
+    total_spend: Decimal
+    order_count: int
+    last_order_at: datetime | None
+
+
+class FunnelStepOut(Schema):
+    label: str
+    count: int
+
+
+class PreviewOut(Schema):
+    count: int
+    total_customers: int
+    sample: list[SampleCustomerOut]
+    funnel: list[FunnelStepOut] | None
+    summary: str
+
+
+class SegmentIn(Schema):
+    name: str
+    description: str = ""
+    rules: dict[str, Any]
+
+
+class SegmentPatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    rules: dict[str, Any] | None = None
+
+
+class SegmentOut(Schema):
+    id: int
+    name: str
+    description: str
+    rules: dict[str, Any]
+    summary: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_count: int | None
+    last_counted_at: datetime | None
+
+    @staticmethod
+    def resolve_summary(segment: Segment) -> str:
+        return rules_describe(segment_rules(segment))
+
+    @staticmethod
+    def resolve_created_by(segment: Segment) -> str | None:
+        return segment.created_by.email if segment.created_by else None
+
+
+class SegmentListOut(Schema):
+    items: list[SegmentOut]
+    count: int
+
+
+class MemberOut(Schema):
+    id: int
+    external_id: str
+    email: str
+    first_name: str
+    last_name: str
+    city: str
+    country: str
+    total_spend: Decimal
+    order_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    signed_up_at: datetime | None
+
+
+class MemberListOut(Schema):
+    items: list[MemberOut]
+    count: int
+
+
+class PreviewParams(Schema):
+    funnel: bool = True
+
+
+def rules_error_body(error: RuleValidationError) -> dict[str, Any]:
+    """A 422 body like ninja's (`detail` items with `loc`/`msg`) that also names each path."""
+    detail = []
+    for item in error.errors:
+        loc: list[str | int] = ["body", "rules"]
+        for part in item["path"].replace("]", "").replace("[", ".").split("."):
+            if part:
+                loc.append(int(part) if part.isdigit() else part)
+        detail.append({"loc": loc, "path": item["path"], "msg": item["message"], "type": "rules"})
+    return {"detail": detail, "message": f"Invalid rules: {error}"}
+
+
+@router.post(
+    "/segments/preview",
+    response={200: PreviewOut, 422: RulesErrorOut},
+    summary="Count and sample the customers that rules select (nothing is saved)",
+)
+def preview(request: HttpRequest, payload: RulesIn, params: Query[PreviewParams]) -> Any:
+    try:
+        group = parse_rules(payload.rules)
+    except RuleValidationError as error:
+        return 422, rules_error_body(error)
+    result = segment_preview(rules=group)
+    result["funnel"] = segment_funnel(rules=group) if params.funnel else None
+    result["summary"] = rules_describe(group)
+    return result
+
+
+@router.get("/segments", response=SegmentListOut, summary="Saved segments, by name")
+def list_segments(request: HttpRequest, page: Query[PageParams]) -> Any:
+    return paginate(segment_list(), page)
+
+
+@router.post(
+    "/segments",
+    response={201: SegmentOut, 422: RulesErrorOut},
+    summary="Save a segment (marketer)",
+)
+def create_segment(request: HttpRequest, payload: SegmentIn) -> Any:
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    try:
+        segment = segment_create(
+            name=payload.name,
+            description=payload.description,
+            rules=payload.rules,
+            created_by=user,
+        )
+    except RuleValidationError as error:
+        return 422, rules_error_body(error)
+    return 201, segment_get(segment_id=segment.pk)
+
+
+@router.get("/segments/{segment_id}", response=SegmentOut, summary="One segment")
+def get_segment(request: HttpRequest, segment_id: int) -> Any:
+    return segment_get(segment_id=segment_id)
+
+
+@router.patch(
+    "/segments/{segment_id}",
+    response={200: SegmentOut, 422: RulesErrorOut},
+    summary="Change a segment's name, description or rules (marketer)",
+)
+def update_segment(request: HttpRequest, segment_id: int, payload: SegmentPatch) -> Any:
+    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    try:
+        segment_update(
+            segment_id=segment_id,
+            name=payload.name,
+            description=payload.description,
+            rules=payload.rules,
+        )
+    except RuleValidationError as error:
+        return 422, rules_error_body(error)
+    return 200, segment_get(segment_id=segment_id)
+
+
+@router.delete("/segments/{segment_id}", response={204: None}, summary="Delete a segment")
+def delete_segment(request: HttpRequest, segment_id: int) -> Any:
+    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    segment_delete(segment_id=segment_id)
+    return 204, None
+
+
+@router.get(
+    "/segments/{segment_id}/customers",
+    response=MemberListOut,
+    summary="The segment's customers, by id, one page at a time",
+)
+def segment_customers(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
+    segment = segment_get(segment_id=segment_id)
+    return paginate(segment_members(segment=segment), page)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([_cell(value) for value in row])
+
+
+@router.get(
+    "/segments/{segment_id}/export",
+    summary="Every member as CSV, streamed (constant memory at any size)",
+    response={200: None},
+)
+def export_segment(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
+    segment = segment_get(segment_id=segment_id)
+    stamp = today_in_zone().isoformat()
+    filename = f"segment-{slugify(segment.name) or segment.pk}-{stamp}.csv"
+    response = StreamingHttpResponse(
+        csv_lines((*EXPORT_COLUMNS, "tags"), segment_export_rows(segment=segment)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
