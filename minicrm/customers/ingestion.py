@@ -1,0 +1,292 @@
+"""Row validation for ingestion, shared by every entry point (REST, CSV import, demo data).
+
+One pydantic model per row kind accepts both JSON values and the strings a CSV holds, so the API
+and the importer can never disagree about what a valid row is. The result types live here too.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic_core import PydanticCustomError
+
+from minicrm.core.errors import ApplicationError
+
+MAX_BATCH_ROWS = 10_000
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 50
+ORDER_STATUSES = ("completed", "cancelled", "refunded")
+# Outside these years a date is far more likely a typo than a real signup or order, and the
+# bounds keep every database's datetime type (MariaDB starts at year 1000) out of trouble.
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one input row was not stored: its 0-based position, the field at fault, a sentence."""
+
+    index: int
+    field: str
+    message: str
+
+
+@dataclass
+class BulkResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _text(max_length: int) -> PlainValidator:
+    def parse(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise _error("text_type", "Must be text.")
+        text = str(value).strip()
+        if len(text) > max_length:
+            raise _error("text_too_long", f"At most {max_length} characters (got {len(text)}).")
+        return text
+
+    return PlainValidator(parse)
+
+
+def _external_id(value: Any) -> str:
+    # Callers' keys are often numbers in JSON; they are the same key as their text form.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _error("external_id_type", "Must be text (or a whole number).")
+    text = str(value).strip()
+    if not text:
+        raise _error("external_id_empty", "Must not be empty.")
+    if len(text) > 64:
+        raise _error("external_id_too_long", f"At most 64 characters (got {len(text)}).")
+    return text
+
+
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.min)
+    elif isinstance(value, str):
+        try:
+            # Python 3.11 reads dates, date-times with "T" or a space, "Z" and UTC offsets.
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise _error(
+                "datetime_format",
+                f"Use an ISO date (2024-03-15) or date-time (2024-03-15T14:05:00+05:30), "
+                f"not {value[:40]!r}.",
+            ) from None
+    else:
+        raise _error("datetime_type", "Must be an ISO date or date-time string.")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise _error("datetime_range", f"The year must be between {MIN_YEAR} and {MAX_YEAR}.")
+    if moment.tzinfo is None:
+        # A time without an offset is read in the configured time zone, like dates in rules.
+        moment = moment.replace(tzinfo=timezone.get_default_timezone())
+    return moment
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _datetime(value)
+
+
+def _email(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _error("email_type", "Must be text.")
+    # Stored lower-case so that search and rules compare without case and use the index.
+    email = value.strip().lower()
+    if not email:
+        return ""
+    if len(email) > 254:
+        raise _error("email_too_long", "At most 254 characters.")
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise _error("email_invalid", f"{value[:60]!r} is not a valid email address.") from None
+    return email
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # A CSV cell holds the tags in one string: "vip|newsletter" or "vip, newsletter".
+        items: list[Any] = value.replace("|", ",").replace(";", ",").split(",")
+        items = [item for item in items if item.strip()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise _error("tags_type", "Must be a list of short texts (or one text split by | or ,).")
+    tags: list[str] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise _error("tag_invalid", f"Tag {position + 1} must be non-empty text.")
+        tag = item.strip().lower()
+        if len(tag) > MAX_TAG_LENGTH:
+            raise _error(
+                "tag_too_long", f"Tag {tag[:20]!r}… is longer than {MAX_TAG_LENGTH} characters."
+            )
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise _error("tags_too_many", f"At most {MAX_TAGS} tags per customer (got {len(tags)}).")
+    return tags
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _error(
+                "attributes_json", 'Must be a JSON object, e.g. {"plan": "gold"}.'
+            ) from None
+    if not isinstance(value, dict):
+        raise _error("attributes_type", "Must be an object (key: value pairs).")
+    return value
+
+
+def _consent(value: Any) -> bool | None:
+    # None means "not given": a new customer gets the default, an existing one keeps theirs.
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text == "":
+        return None
+    if text in {"true", "yes", "y", "1", "on", "t"}:
+        return True
+    if text in {"false", "no", "n", "0", "off", "f"}:
+        return False
+    raise _error("bool_invalid", "Must be true or false.")
+
+
+def _currency(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) != 3 or not value.strip().isalpha():
+        raise _error("currency_invalid", "Must be a three-letter currency code such as INR.")
+    return value.strip().upper()
+
+
+def _status(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    status = value.strip().lower() if isinstance(value, str) else value
+    if status not in ORDER_STATUSES:
+        raise _error("status_invalid", f"Must be one of {', '.join(ORDER_STATUSES)}.")
+    return str(status)
+
+
+ExternalId = Annotated[str, PlainValidator(_external_id)]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+
+
+class CustomerRow(BaseModel):
+    """One customer: a key left out keeps the stored value; empty text, date or tags clear it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: ExternalId
+    email: Annotated[str, PlainValidator(_email)] = ""
+    first_name: Annotated[str, _text(100)] = ""
+    last_name: Annotated[str, _text(100)] = ""
+    phone: Annotated[str, _text(32)] = ""
+    city: Annotated[str, _text(100)] = ""
+    country: Annotated[str, _text(100)] = ""
+    tags: Annotated[list[str], PlainValidator(_tags)] = Field(default_factory=list)
+    attributes: Annotated[dict[str, Any], PlainValidator(_attributes)] = Field(default_factory=dict)
+    signed_up_at: Annotated[datetime | None, PlainValidator(_optional_datetime)] = None
+    marketing_consent: Annotated[bool | None, PlainValidator(_consent)] = None
+
+
+class OrderRow(BaseModel):
+    """One order. `currency` and `status` left out (or empty) keep the stored value or default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: ExternalId
+    customer_external_id: ExternalId
+    amount: Amount
+    ordered_at: Annotated[datetime, PlainValidator(_datetime)]
+    currency: Annotated[str | None, PlainValidator(_currency)] = None
+    status: Annotated[str | None, PlainValidator(_status)] = None
+
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "missing":
+        return "This field is required."
+    if error["type"] == "extra_forbidden":
+        return "Unknown field."
+    return str(error["msg"])
+
+
+def rows_check_size(rows: Sequence[Any]) -> None:
+    if len(rows) > MAX_BATCH_ROWS:
+        raise ApplicationError(
+            f"A batch holds at most {MAX_BATCH_ROWS:,} rows; this one has {len(rows):,}. "
+            "Split it into smaller batches.",
+            field="rows",
+        )
+
+
+def rows_validate(
+    rows: Sequence[Any], model: type[Row]
+) -> tuple[list[tuple[int, Row]], list[RowError]]:
+    """Validate each row; return the valid ones with their index, and one error per bad field.
+
+    A later row repeating an earlier row's external_id is an error: the first one is stored, so
+    nothing is overwritten silently inside one batch (the caller can resend the later one).
+    """
+    valid: list[tuple[int, Row]] = []
+    errors: list[RowError] = []
+    first_seen: dict[str, int] = {}
+    for index, raw in enumerate(rows):
+        if not isinstance(raw, Mapping):
+            errors.append(RowError(index, "", "Each row must be an object of field: value."))
+            continue
+        try:
+            row = model.model_validate(raw)
+        except ValidationError as error:
+            errors.extend(
+                RowError(index, ".".join(str(part) for part in item["loc"]), _message(item))
+                for item in error.errors(include_url=False, include_input=False)
+            )
+            continue
+        external_id: str = row.external_id  # type: ignore[attr-defined]
+        earlier = first_seen.setdefault(external_id, index)
+        if earlier != index:
+            errors.append(
+                RowError(
+                    index,
+                    "external_id",
+                    f"{external_id!r} already appears in row {earlier} of this batch.",
+                )
+            )
+            continue
+        valid.append((index, row))
+    return valid, errors

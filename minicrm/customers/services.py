@@ -1,0 +1,515 @@
+"""Writes for customers and orders: set-based bulk upserts and exact customer stats.
+
+Every entry point (REST, CSV import, demo data) stores rows through these functions. A batch of
+up to 10,000 rows costs a fixed number of statements whatever its size: one lookup of existing
+rows per IN-list chunk, one `executemany` per kind of write and one for the stats, all in one
+transaction, on SQLite, PostgreSQL and MariaDB alike.
+
+Semantics callers rely on:
+- Upserts are keyed by `external_id`. A row that changes nothing is counted `unchanged` and not
+  written, so resending a payload leaves every row (`updated_at` included) as it was.
+- A key left out of a row keeps the stored value (CSV files may carry only some columns).
+- The same `external_id` twice in one batch: the first row is stored, later ones are row errors.
+- Customer stats (`total_spend`, `order_count`, `first_order_at`, `last_order_at`) count
+  completed orders only and change in the same transaction as the orders. New completed orders
+  add to the stats in SQL; any change to an existing order (status, amount, date, customer) or a
+  deletion recomputes the affected customers with one grouped aggregate.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, DecimalField, Field, Max, Min, Model, Sum
+from django.utils import timezone
+
+from minicrm.core.errors import NotFoundError
+
+from .ingestion import (
+    MAX_BATCH_ROWS,
+    BulkResult,
+    CustomerRow,
+    OrderRow,
+    RowError,
+    rows_check_size,
+    rows_validate,
+)
+from .models import Customer, CustomerTag, Order
+
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "BulkResult",
+    "RowError",
+    "customer_stats_rebuild",
+    "customer_stats_recompute",
+    "customers_bulk_upsert",
+    "order_delete",
+    "orders_bulk_delete",
+    "orders_bulk_upsert",
+]
+
+T = TypeVar("T")
+Stats = tuple[Decimal, int, datetime | None, datetime | None]
+
+COMPLETED = Order.Status.COMPLETED.value
+ZERO = Decimal("0")
+NO_STATS: Stats = (ZERO, 0, None, None)
+# The customer columns an upsert writes besides external_id (tags live in CustomerTag rows).
+CUSTOMER_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "city",
+    "country",
+    "attributes",
+    "signed_up_at",
+    "marketing_consent",
+)
+STATS_FIELDS = ("total_spend", "order_count", "first_order_at", "last_order_at")
+
+
+# --- SQL helpers ------------------------------------------------------------------------------
+# Model instances cost more than the database itself at 50,000 rows a second, so writes go
+# through `executemany` with values adapted by the backend's own adapters (the ones the ORM uses).
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    # SQLite, as Django configures it, takes at most 999 parameters in one statement.
+    size = connection.features.max_query_params or 5000
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or not field.column:
+        raise TypeError(f"{model.__name__}.{name} is not a concrete column")
+    return connection.ops.quote_name(field.column)
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _insert_sql(model: type[Model], names: Sequence[str]) -> str:
+    columns = ", ".join(_column(model, name) for name in names)
+    marks = ", ".join(["%s"] * len(names))
+    # Identifiers come from model metadata, quoted; every value is a parameter.
+    return f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})"  # noqa: S608
+
+
+def _update_sql(model: type[Model], assignments: Sequence[str]) -> str:
+    """`UPDATE ... WHERE id = %s`; each assignment is a field name or a ready `column = expr`."""
+    parts = [part if "=" in part else f"{_column(model, part)} = %s" for part in assignments]
+    where = _column(model, "id")
+    return f"UPDATE {_table(model)} SET {', '.join(parts)} WHERE {where} = %s"  # noqa: S608
+
+
+def _executemany(sql: str, params: list[tuple[Any, ...]]) -> None:
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
+def _json(value: Any) -> Any:
+    return Customer._meta.get_field("attributes").get_db_prep_save(value, connection)
+
+
+def _atomic_with_retry(store: Callable[[], BulkResult]) -> BulkResult:
+    """Run `store` in a transaction; retry once if a concurrent batch inserted one of our keys.
+
+    The retry sees the other batch's rows as existing and updates them instead. SQLite never
+    gets here (its IMMEDIATE transactions run one writer at a time).
+    """
+    try:
+        with transaction.atomic():
+            return store()
+    except IntegrityError:
+        with transaction.atomic():
+            return store()
+
+
+def _with_errors(result: BulkResult, errors: list[RowError]) -> BulkResult:
+    result.errors = sorted([*errors, *result.errors], key=lambda error: error.index)
+    return result
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+def customers_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
+    """Create or update up to 10,000 customers by `external_id`; invalid rows are reported.
+
+    `tags`, when given, replace the customer's tags (stored lower-case, one CustomerTag each).
+    """
+    rows_check_size(rows)
+    valid, errors = rows_validate(rows, CustomerRow)
+    return _with_errors(_atomic_with_retry(lambda: _customers_store(valid)), errors)
+
+
+def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
+    result = BulkResult()
+    now = timezone.now()
+    keys = [row.external_id for _index, row in valid]
+    stored_by_key: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(keys):
+        locked = Customer.objects.select_for_update().filter(external_id__in=chunk)
+        for values in locked.values("id", "external_id", *CUSTOMER_FIELDS):
+            stored_by_key[values["external_id"]] = values
+    tags_by_customer = _tags_of(
+        [
+            stored_by_key[row.external_id]["id"]
+            for _index, row in valid
+            if row.external_id in stored_by_key and "tags" in row.model_fields_set
+        ]
+    )
+
+    inserts: list[dict[str, Any]] = []
+    new_tags: dict[str, list[str]] = {}
+    updates: list[dict[str, Any]] = []
+    tag_adds: list[tuple[int, str]] = []
+    tag_removes: list[int] = []
+    for _index, row in valid:
+        given = row.model_fields_set
+        stored = stored_by_key.get(row.external_id)
+        if stored is None:
+            values = {name: getattr(row, name) for name in CUSTOMER_FIELDS}
+            if values["marketing_consent"] is None:
+                values["marketing_consent"] = True
+            inserts.append({"external_id": row.external_id, **values})
+            if row.tags:
+                new_tags[row.external_id] = row.tags
+            result.created += 1
+            continue
+        merged = dict(stored)
+        for name in CUSTOMER_FIELDS:
+            value = getattr(row, name)
+            if name in given and not (name == "marketing_consent" and value is None):
+                merged[name] = value
+        changed = merged != stored
+        if "tags" in given:
+            have = tags_by_customer.get(stored["id"], {})
+            adds = [(stored["id"], tag) for tag in row.tags if tag not in have]
+            removes = [tag_id for tag, tag_id in have.items() if tag not in row.tags]
+            tag_adds += adds
+            tag_removes += removes
+            changed = changed or bool(adds or removes)
+        if changed:
+            updates.append(merged)
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    _customers_insert(inserts, now=now)
+    adapt = connection.ops.adapt_datetimefield_value
+    _executemany(
+        _update_sql(Customer, [*CUSTOMER_FIELDS, "updated_at"]),
+        [
+            (
+                *(values[name] for name in CUSTOMER_FIELDS[:6]),
+                _json(values["attributes"]),
+                adapt(values["signed_up_at"]),
+                values["marketing_consent"],
+                adapt(now),
+                values["id"],
+            )
+            for values in sorted(updates, key=lambda values: values["id"])
+        ],
+    )
+    if new_tags:
+        ids = _customer_ids(list(new_tags))
+        tag_adds += [(ids[key], tag) for key, tags in new_tags.items() for tag in tags]
+    for tag_ids in _chunks(tag_removes):
+        CustomerTag.objects.filter(id__in=tag_ids).delete()
+    _executemany(_insert_sql(CustomerTag, ["customer", "name"]), tag_adds)
+    return result
+
+
+def _customers_insert(inserts: list[dict[str, Any]], *, now: datetime) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now)
+    names = ["external_id", *CUSTOMER_FIELDS, *STATS_FIELDS, "created_at", "updated_at"]
+    _executemany(
+        _insert_sql(Customer, names),
+        [
+            (
+                values["external_id"],
+                *(values[name] for name in CUSTOMER_FIELDS[:6]),
+                _json(values["attributes"]),
+                adapt(values["signed_up_at"]),
+                values["marketing_consent"],
+                ZERO,
+                0,
+                None,
+                None,
+                stamp,
+                stamp,
+            )
+            for values in inserts
+        ],
+    )
+
+
+def _tags_of(customer_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each customer's tags as {name: tag row id}."""
+    tags: dict[int, dict[str, int]] = {}
+    for chunk in _chunks(customer_ids):
+        rows = CustomerTag.objects.filter(customer_id__in=chunk)
+        for tag_id, customer_id, name in rows.values_list("id", "customer_id", "name"):
+            tags.setdefault(customer_id, {})[name] = tag_id
+    return tags
+
+
+def _customer_ids(keys: Sequence[str], *, lock: bool = False) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        customers = Customer.objects.filter(external_id__in=chunk)
+        if lock:
+            customers = customers.select_for_update()
+        ids.update(customers.values_list("external_id", "id"))
+    return ids
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+
+def orders_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
+    """Create or update up to 10,000 orders by `external_id` and keep customer stats exact.
+
+    The customer is named by `customer_external_id`; an unknown one is a row error on that field.
+    An existing order may change status, amount, date, currency or customer.
+    """
+    rows_check_size(rows)
+    valid, errors = rows_validate(rows, OrderRow)
+    return _with_errors(_atomic_with_retry(lambda: _orders_store(valid)), errors)
+
+
+def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
+    result = BulkResult()
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now)
+    stored_by_key: dict[str, tuple[int, int, Decimal, str, str, datetime]] = {}
+    for chunk in _chunks([row.external_id for _index, row in valid]):
+        locked = Order.objects.select_for_update().filter(external_id__in=chunk)
+        for order_id, key, *values in locked.values_list(
+            "id", "external_id", "customer_id", "amount", "currency", "status", "ordered_at"
+        ):
+            stored_by_key[key] = (order_id, *values)  # type: ignore[assignment]
+    customer_ids = _customer_ids(
+        sorted({row.customer_external_id for _index, row in valid}), lock=True
+    )
+
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    # customer id -> [total, count, first, last] of the new completed orders in this batch
+    additions: dict[int, list[Any]] = {}
+    recompute: set[int] = set()
+    for index, row in valid:
+        customer_id = customer_ids.get(row.customer_external_id)
+        if customer_id is None:
+            message = f"No customer has external_id {row.customer_external_id!r}."
+            result.errors.append(RowError(index, "customer_external_id", message))
+            continue
+        stored = stored_by_key.get(row.external_id)
+        if stored is None:
+            status = row.status or COMPLETED
+            ordered_at = adapt(row.ordered_at)
+            inserts.append(
+                (
+                    row.external_id,
+                    customer_id,
+                    row.amount,
+                    row.currency or "INR",
+                    status,
+                    ordered_at,
+                    stamp,
+                    stamp,
+                )
+            )
+            if status == COMPLETED:
+                _stats_add(additions, customer_id, row.amount, row.ordered_at)
+            result.created += 1
+            continue
+        order_id, old_customer, old_amount, old_currency, old_status, old_at = stored
+        status = row.status or old_status
+        currency = row.currency or old_currency
+        counted = (customer_id, row.amount, status, row.ordered_at)
+        counted_before = (old_customer, old_amount, old_status, old_at)
+        if counted == counted_before and currency == old_currency:
+            result.unchanged += 1
+            continue
+        updates.append(
+            (customer_id, row.amount, currency, status, adapt(row.ordered_at), stamp, order_id)
+        )
+        result.updated += 1
+        if COMPLETED in (status, old_status) and counted != counted_before:
+            recompute.update((old_customer, customer_id))
+
+    _executemany(
+        _insert_sql(
+            Order,
+            [
+                "external_id",
+                "customer",
+                "amount",
+                "currency",
+                "status",
+                "ordered_at",
+                "created_at",
+                "updated_at",
+            ],
+        ),
+        inserts,
+    )
+    _executemany(
+        _update_sql(
+            Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]
+        ),
+        sorted(updates, key=lambda params: params[-1]),
+    )
+    _stats_increment(
+        {key: value for key, value in additions.items() if key not in recompute}, now=now
+    )
+    customer_stats_recompute(customer_ids=recompute, now=now)
+    return result
+
+
+def _stats_add(
+    additions: dict[int, list[Any]], customer_id: int, amount: Decimal, ordered_at: datetime
+) -> None:
+    stats = additions.get(customer_id)
+    if stats is None:
+        additions[customer_id] = [amount, 1, ordered_at, ordered_at]
+        return
+    stats[0] += amount
+    stats[1] += 1
+    if ordered_at < stats[2]:
+        stats[2] = ordered_at
+    if ordered_at > stats[3]:
+        stats[3] = ordered_at
+
+
+def _stats_increment(additions: dict[int, list[Any]], *, now: datetime) -> None:
+    """Add new completed orders to their customers' stats in SQL, without reading them first.
+
+    Adding is exact because stats only ever grow when orders are added; SQLite compares the
+    stored date-times as text, which sorts like time because Django writes one fixed format.
+    """
+    first, last = _column(Customer, "first_order_at"), _column(Customer, "last_order_at")
+    total, count = _column(Customer, "total_spend"), _column(Customer, "order_count")
+    sql = _update_sql(
+        Customer,
+        [
+            f"{total} = {total} + %s",
+            f"{count} = {count} + %s",
+            f"{first} = CASE WHEN {first} IS NULL OR {first} > %s THEN %s ELSE {first} END",
+            f"{last} = CASE WHEN {last} IS NULL OR {last} < %s THEN %s ELSE {last} END",
+            "updated_at",
+        ],
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now)
+    params = []
+    for customer_id in sorted(additions):
+        amount, orders, earliest, latest = additions[customer_id]
+        earliest, latest = adapt(earliest), adapt(latest)
+        params.append((amount, orders, earliest, earliest, latest, latest, stamp, customer_id))
+    _executemany(sql, params)
+
+
+def customer_stats_recompute(*, customer_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Recompute the stats of these customers from their completed orders; return how many changed.
+
+    Call it inside the transaction that changed their orders. Customers whose stats are already
+    right are not written, so their `updated_at` stays.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0
+    stored: dict[int, Stats] = {}
+    for id_chunk in _chunks(ids):
+        locked = Customer.objects.select_for_update().filter(id__in=id_chunk)
+        for customer_id, *stats in locked.values_list("id", *STATS_FIELDS):
+            stored[customer_id] = tuple(stats)
+    fresh = dict.fromkeys(stored, NO_STATS)
+    for id_chunk in _chunks(list(stored)):
+        fresh.update(_stats_aggregate(id_chunk))
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(now or timezone.now())
+    changes = [
+        (total, count, adapt(first), adapt(last), stamp, customer_id)
+        for customer_id, (total, count, first, last) in fresh.items()
+        if (total, count, first, last) != stored[customer_id]
+    ]
+    _executemany(_update_sql(Customer, [*STATS_FIELDS, "updated_at"]), changes)
+    return len(changes)
+
+
+def _stats_aggregate(customer_ids: Sequence[int]) -> dict[int, Stats]:
+    completed = Order.objects.filter(customer_id__in=customer_ids, status=COMPLETED)
+    grouped = (
+        completed.order_by()
+        .values("customer_id")
+        .annotate(
+            # The sum can outgrow one order's 12 digits; read it at the stats column's size.
+            total=Sum("amount", output_field=DecimalField(max_digits=14, decimal_places=2)),
+            count=Count("id"),
+            first=Min("ordered_at"),
+            last=Max("ordered_at"),
+        )
+        .values_list("customer_id", "total", "count", "first", "last")
+    )
+    return {customer_id: tuple(stats) for customer_id, *stats in grouped}
+
+
+def customer_stats_rebuild(
+    *, batch_size: int = 5000, on_progress: Callable[[int], None] | None = None
+) -> int:
+    """Recompute every customer's stats from the orders, a batch of customers per transaction.
+
+    Returns how many customers had wrong stats (and were corrected). `on_progress` receives the
+    number of customers checked after each batch.
+    """
+    changed = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Customer.objects.filter(id__gt=last_id)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if not ids:
+                return changed
+            changed += customer_stats_recompute(customer_ids=ids)
+        last_id = ids[-1]
+        if on_progress:
+            on_progress(len(ids))
+
+
+def orders_bulk_delete(*, external_ids: Sequence[str]) -> int:
+    """Delete the orders with these external ids and correct their customers' stats.
+
+    Unknown ids are skipped; returns how many orders were deleted.
+    """
+    with transaction.atomic():
+        found: list[tuple[int, int, str]] = []
+        for chunk in _chunks(list(dict.fromkeys(external_ids))):
+            locked = Order.objects.select_for_update().filter(external_id__in=chunk)
+            found += locked.values_list("id", "customer_id", "status")
+        for order_ids in _chunks([order_id for order_id, _customer, _status in found]):
+            Order.objects.filter(id__in=order_ids).delete()
+        customer_stats_recompute(
+            customer_ids={customer for _id, customer, status in found if status == COMPLETED}
+        )
+    return len(found)
+
+
+def order_delete(*, external_id: str) -> None:
+    """Delete one order (raises NotFoundError if there is none) and correct its customer's stats."""
+    if not orders_bulk_delete(external_ids=[external_id]):
+        raise NotFoundError(f"No order has external_id {external_id!r}.")
