@@ -1,0 +1,197 @@
+"""Reads for customers and orders, shaped so every list stays index-backed at a million customers.
+
+Search is a prefix match (case-insensitive) on email, first name and last name, plus an exact
+match on `external_id`: a leading-wildcard `contains` would read every row on every keystroke.
+A term with "@" searches emails only, through the email index on every database. Name prefixes use
+the (last_name, first_name) index on MariaDB; SQLite and PostgreSQL compare names without case
+only by scanning, which DESIGN.md's benchmark notes measure (tens of milliseconds at 1M rows).
+"""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from minicrm.core.errors import ApplicationError, NotFoundError
+
+from .models import Customer, CustomerTag, Order
+
+# Whitelisted orderings: name -> ORDER BY (the id keeps pages stable when values tie).
+CUSTOMER_ORDERINGS: dict[str, tuple[OrderBy | str, ...]] = {
+    "-created": ("-id",),
+    "created": ("id",),
+    "name": ("last_name", "first_name", "id"),
+    "-name": ("-last_name", "-first_name", "-id"),
+    "city": ("city", "id"),
+    "-city": ("-city", "-id"),
+    "email": ("email", "id"),
+    "-email": ("-email", "-id"),
+    "total_spend": ("total_spend", "id"),
+    "-total_spend": ("-total_spend", "-id"),
+    "order_count": ("order_count", "id"),
+    "-order_count": ("-order_count", "-id"),
+    # Customers who never ordered go last either way: they have no date to sort by.
+    "last_order_at": (F("last_order_at").asc(nulls_last=True), "id"),
+    "-last_order_at": (F("last_order_at").desc(nulls_last=True), "-id"),
+    "signed_up_at": (F("signed_up_at").asc(nulls_last=True), "id"),
+    "-signed_up_at": (F("signed_up_at").desc(nulls_last=True), "-id"),
+}
+DEFAULT_CUSTOMER_ORDERING = "-created"
+ORDER_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-ordered_at": ("-ordered_at", "-id"),
+    "ordered_at": ("ordered_at", "id"),
+    "-amount": ("-amount", "-id"),
+    "amount": ("amount", "id"),
+}
+DEFAULT_ORDER_ORDERING = "-ordered_at"
+RECENT_ORDERS = 10
+
+
+def _prefix(field: str, prefix: str) -> Q:
+    """`field` starts with `prefix` (stored lower-case), written so each database uses its index."""
+    if connection.vendor == "sqlite":
+        # SQLite's LIKE ignores case and so cannot use a plain index; a range on the same
+        # column can. The LIKE keeps the meaning exact for characters past the range's end.
+        return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"}) & Q(
+            **{f"{field}__startswith": prefix}
+        )
+    if connection.vendor == "mysql":
+        # MariaDB's `startswith` is LIKE BINARY, which skips the case-insensitive index.
+        return Q(**{f"{field}__istartswith": prefix})
+    return Q(**{f"{field}__startswith": prefix})
+
+
+def _search(term: str) -> Q:
+    lowered = term.lower()
+    if "@" in term:
+        return _prefix("email", lowered)
+    words = term.split()
+    matches = (
+        Q(external_id=term)
+        | _prefix("email", lowered)
+        | Q(first_name__istartswith=term)
+        | Q(last_name__istartswith=term)
+    )
+    if len(words) > 1:
+        # "Asha R" finds Asha Rao: the first word starts the first name, the rest the last name.
+        matches |= Q(first_name__istartswith=words[0], last_name__istartswith=" ".join(words[1:]))
+    return matches
+
+
+def customer_list(
+    *,
+    search: str = "",
+    city: str = "",
+    country: str = "",
+    tag: str = "",
+    spend_min: Decimal | None = None,
+    spend_max: Decimal | None = None,
+    has_orders: bool | None = None,
+    ordering: str = DEFAULT_CUSTOMER_ORDERING,
+) -> QuerySet[Customer]:
+    """Customers matching the search and filters, in a whitelisted order, with their tags."""
+    if ordering not in CUSTOMER_ORDERINGS:
+        choices = ", ".join(CUSTOMER_ORDERINGS)
+        raise ApplicationError(
+            f"Unknown ordering {ordering!r}; use one of {choices}.", field="ordering"
+        )
+    customers = Customer.objects.all()
+    if search.strip():
+        customers = customers.filter(_search(search.strip()))
+    if city.strip():
+        customers = customers.filter(city=city.strip())
+    if country.strip():
+        customers = customers.filter(country=country.strip())
+    if tag.strip():
+        tagged = CustomerTag.objects.filter(customer=OuterRef("pk"), name=tag.strip().lower())
+        customers = customers.filter(Exists(tagged))
+    if spend_min is not None:
+        customers = customers.filter(total_spend__gte=spend_min)
+    if spend_max is not None:
+        customers = customers.filter(total_spend__lte=spend_max)
+    if has_orders is not None:
+        customers = (
+            customers.filter(order_count__gt=0) if has_orders else customers.filter(order_count=0)
+        )
+    return customers.prefetch_related(_tags_prefetch()).order_by(*CUSTOMER_ORDERINGS[ordering])
+
+
+def _tags_prefetch() -> Prefetch:
+    return Prefetch("tag_rows", queryset=CustomerTag.objects.order_by("name"))
+
+
+def customer_get(*, customer_id: int) -> Customer:
+    """One customer with their tags; NotFoundError if there is none."""
+    try:
+        return Customer.objects.prefetch_related(_tags_prefetch()).get(pk=customer_id)
+    except Customer.DoesNotExist:
+        raise NotFoundError(f"Customer {customer_id} does not exist.") from None
+
+
+def customer_tags(customer: Customer) -> list[str]:
+    """The customer's tag names, sorted (served from the prefetch of the selectors above)."""
+    return [tag.name for tag in customer.tag_rows.all()]
+
+
+def customer_recent_orders(*, customer_id: int, limit: int = RECENT_ORDERS) -> list[Order]:
+    """The customer's latest orders of any status, newest first."""
+    orders = Order.objects.filter(customer_id=customer_id).order_by("-ordered_at", "-id")
+    return list(orders[:limit])
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+def order_list(
+    *,
+    customer_id: int | None = None,
+    customer_external_id: str = "",
+    status: str = "",
+    ordered_from: date | None = None,
+    ordered_to: date | None = None,
+    ordering: str = DEFAULT_ORDER_ORDERING,
+) -> QuerySet[Order]:
+    """Orders matching the filters (dates inclusive, in the configured time zone)."""
+    if ordering not in ORDER_ORDERINGS:
+        choices = ", ".join(ORDER_ORDERINGS)
+        raise ApplicationError(
+            f"Unknown ordering {ordering!r}; use one of {choices}.", field="ordering"
+        )
+    if status and status not in Order.Status.values:
+        choices = ", ".join(Order.Status.values)
+        raise ApplicationError(f"Unknown status {status!r}; use one of {choices}.", field="status")
+    orders = Order.objects.annotate(customer_external_id=F("customer__external_id"))
+    if customer_id is not None:
+        orders = orders.filter(customer_id=customer_id)
+    if customer_external_id.strip():
+        orders = orders.filter(customer__external_id=customer_external_id.strip())
+    if status:
+        orders = orders.filter(status=status)
+    if ordered_from is not None:
+        orders = orders.filter(ordered_at__gte=_day_start(ordered_from))
+    if ordered_to is not None:
+        orders = orders.filter(ordered_at__lt=_day_start(ordered_to) + timedelta(days=1))
+    return orders.order_by(*ORDER_ORDERINGS[ordering])
+
+
+def tag_name_list() -> list[str]:
+    """Every tag in use, for filter menus."""
+    return list(CustomerTag.objects.order_by("name").values_list("name", flat=True).distinct())
+
+
+def customer_city_list() -> list[str]:
+    return list(
+        Customer.objects.exclude(city="").order_by("city").values_list("city", flat=True).distinct()
+    )
+
+
+def customer_country_list() -> list[str]:
+    return list(
+        Customer.objects.exclude(country="")
+        .order_by("country")
+        .values_list("country", flat=True)
+        .distinct()
+    )
