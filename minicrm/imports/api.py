@@ -1,5 +1,95 @@
-"""Imports routes of the REST API."""
+"""Imports routes of the REST API: upload a CSV, follow its progress, download its row errors."""
 
-from ninja import Router
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import File, Form, Query, Router, Schema
+from ninja.files import UploadedFile
+
+from minicrm.accounts.models import Role
+from minicrm.accounts.permissions import require_role
+from minicrm.core.pagination import PageParams, paginate
+
+from .models import Import
+from .selectors import import_error_report, import_get, import_list
+from .services import import_create
 
 router = Router(tags=["imports"])
+
+
+class RowErrorOut(Schema):
+    row: int
+    field: str
+    message: str
+
+
+class ImportOut(Schema):
+    id: int
+    kind: str
+    status: str
+    original_filename: str
+    total_rows: int | None
+    processed_rows: int
+    percent: int
+    created: int
+    updated: int
+    unchanged: int
+    error_count: int
+    failed_rows: int
+    notes: list[str]
+    failure_reason: str
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_created_by(obj: Import) -> str | None:
+        return obj.created_by.email if obj.created_by else None
+
+
+class ImportDetailOut(ImportOut):
+    errors: list[RowErrorOut]
+
+
+class ImportListOut(Schema):
+    items: list[ImportOut]
+    count: int
+
+
+@router.post(
+    "/imports",
+    response={202: ImportDetailOut},
+    summary="Upload a CSV of customers or orders; it is processed in the background",
+)
+def import_upload(
+    request: HttpRequest, kind: Form[str], file: File[UploadedFile]
+) -> tuple[int, Import]:
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    return 202, import_create(file=file, kind=kind, created_by=user)
+
+
+@router.get("/imports", response=ImportListOut, summary="Imports, newest first")
+def imports_list(request: HttpRequest, params: Query[PageParams]) -> dict[str, object]:
+    return paginate(import_list(), params)
+
+
+@router.get(
+    "/imports/{import_id}", response=ImportDetailOut, summary="One import: progress and row errors"
+)
+def import_detail(request: HttpRequest, import_id: int) -> Import:
+    return import_get(import_id=import_id)
+
+
+@router.get(
+    "/imports/{import_id}/errors.csv",
+    summary="The row errors of an import as CSV (row, field, message)",
+    url_name="import_errors_csv",
+    openapi_extra={"responses": {200: {"description": "CSV file", "content": {"text/csv": {}}}}},
+)
+def import_errors_csv(request: HttpRequest, import_id: int) -> HttpResponse:
+    # Also the import page's download link: the session authenticates a plain GET.
+    import_ = import_get(import_id=import_id)
+    response = HttpResponse(import_error_report(import_=import_), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{import_.pk}-errors.csv"'
+    return response

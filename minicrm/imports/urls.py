@@ -1,10 +1,12 @@
 from django.urls import path
 
-from minicrm.web.views import placeholder
+from . import views
 
 app_name = "imports"
 
-# Placeholder until the imports pages land; the page owner replaces it.
 urlpatterns = [
-    path("imports/", placeholder, {"section": "Imports"}, name="list"),
+    path("imports/", views.imports_page, name="list"),
+    path("imports/history/", views.imports_history, name="history"),
+    path("imports/upload/", views.import_upload, name="upload"),
+    path("imports/<int:pk>/resume/", views.import_resume_view, name="resume"),
 ]

@@ -1,0 +1,51 @@
+"""The columns a customers or orders CSV may have, with a description and an example of each."""
+
+from .models import Import
+from .reader import ColumnSpec
+
+COLUMNS: dict[str, ColumnSpec] = {
+    Import.Kind.CUSTOMERS: ColumnSpec(
+        required=("external_id",),
+        optional=(
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "city",
+            "country",
+            "tags",
+            "marketing_consent",
+            "signed_up_at",
+            "attributes",
+        ),
+    ),
+    Import.Kind.ORDERS: ColumnSpec(
+        required=("external_id", "customer_external_id", "amount", "ordered_at"),
+        optional=("currency", "status"),
+    ),
+}
+
+# Shown on the import page next to each column: what it holds and a value that would be accepted.
+COLUMN_HELP: dict[str, dict[str, tuple[str, str]]] = {
+    Import.Kind.CUSTOMERS: {
+        "external_id": ("Your own unique key; a known key updates that customer.", "C-1001"),
+        "email": ("Email address.", "asha@example.com"),
+        "first_name": ("First name.", "Asha"),
+        "last_name": ("Last name.", "Rao"),
+        "phone": ("Phone number.", "+91 98765 43210"),
+        "city": ("City.", "Pune"),
+        "country": ("Country.", "India"),
+        "tags": ("Tags separated by | or ,.", "vip|newsletter"),
+        "marketing_consent": ("Whether they agreed to marketing: true or false.", "true"),
+        "signed_up_at": ("When they signed up: YYYY-MM-DD or ISO date-time.", "2024-03-15"),
+        "attributes": ("Anything else, as a JSON object.", '{"plan": "gold"}'),
+    },
+    Import.Kind.ORDERS: {
+        "external_id": ("Your own unique key for the order.", "O-5001"),
+        "customer_external_id": ("The external_id of the customer who ordered.", "C-1001"),
+        "amount": ("Order value, more than 0, with up to 2 decimals.", "1499.00"),
+        "ordered_at": ("When it was ordered: YYYY-MM-DD or ISO date-time.", "2025-01-31T14:05:00"),
+        "currency": ("Three-letter currency code.", "INR"),
+        "status": ("completed, cancelled or refunded; only completed ones count.", "completed"),
+    },
+}

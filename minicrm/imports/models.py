@@ -1,0 +1,83 @@
+"""A CSV import of customers or orders: the stored file and how far its processing has come."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# Every row error is counted, but only the first ones are kept: enough to fix a file, while a
+# million-row file of bad rows cannot bloat the row that the progress poller reads every second.
+MAX_STORED_ERRORS = 1000
+STALLED_AFTER = timedelta(minutes=10)
+
+
+class Import(models.Model):
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", "Customers"
+        ORDERS = "orders", "Orders"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=255)
+    original_filename = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+    failure_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="imports",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched with every committed chunk: a running import that stops moving has lost its worker.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.original_filename} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.RUNNING}
+
+    @property
+    def is_stalled(self) -> bool:
+        return self.is_active and self.updated_at < timezone.now() - STALLED_AFTER
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, self.processed_rows * 100 // self.total_rows)
+
+    @property
+    def stored_rows(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def failed_rows(self) -> int:
+        # A row may carry several errors, so rows that failed are counted apart from errors.
+        return max(0, self.processed_rows - self.stored_rows)

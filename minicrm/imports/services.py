@@ -1,0 +1,212 @@
+"""Writes for CSV imports: store an upload, then process it in chunks through ingestion services.
+
+Each chunk is stored and the import's progress saved in one transaction, so a poller sees the
+numbers move and a crashed run resumes exactly after the last chunk it committed.
+"""
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from minicrm.accounts.models import User
+from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
+from minicrm.customers.services import BulkResult, customers_bulk_upsert, orders_bulk_upsert
+
+from .columns import COLUMNS
+from .models import MAX_STORED_ERRORS, Import
+from .reader import DataRow, Header, ImportFileError, header_read, row_values, rows_count, rows_read
+from .tasks import import_process_task
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 5000
+Upsert = Callable[..., BulkResult]
+ProgressCallback = Callable[[Import], None]
+
+UPSERTS: dict[str, Upsert] = {
+    Import.Kind.CUSTOMERS: customers_bulk_upsert,
+    Import.Kind.ORDERS: orders_bulk_upsert,
+}
+
+
+def _kind_check(kind: str) -> Import.Kind:
+    if kind not in Import.Kind.values:
+        choices = " or ".join(Import.Kind.values)
+        raise ApplicationError(f"Kind must be {choices}, not {kind!r}.", field="kind")
+    return Import.Kind(kind)
+
+
+def import_create(
+    *, file: File[Any], kind: str, created_by: User | None, enqueue: bool = True
+) -> Import:
+    """Store an uploaded CSV after checking its header, then queue its processing.
+
+    The header is checked here so that an empty file, a wrong encoding or a missing column is
+    answered at once (a 400 naming the column) instead of after a trip through the queue.
+    """
+    import_kind = _kind_check(kind)
+    header = header_read(file, spec=COLUMNS[import_kind])
+    filename = os.path.basename(file.name or "upload.csv")[:255] or "upload.csv"
+    file.seek(0)
+    with transaction.atomic():
+        import_ = Import.objects.create(
+            kind=import_kind,
+            file=File(file, name=filename),
+            original_filename=filename,
+            created_by=created_by,
+            notes=_header_notes(header),
+        )
+        if enqueue:
+            import_id = import_.pk
+            transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+    return import_
+
+
+def _header_notes(header: Header) -> list[str]:
+    if not header.ignored:
+        return []
+    names = ", ".join(f'"{name}"' for name in header.ignored)
+    return [f"Ignored column(s) that Mini CRM does not know: {names}."]
+
+
+def _import_lock(import_id: int) -> Import:
+    try:
+        return Import.objects.select_for_update().get(pk=import_id)
+    except Import.DoesNotExist as error:
+        raise NotFoundError(f"Import {import_id} does not exist.") from error
+
+
+def import_process(
+    *, import_id: int, on_progress: ProgressCallback | None = None, chunk_size: int = CHUNK_SIZE
+) -> Import:
+    """Process a queued (or interrupted) import; a finished one is returned untouched."""
+    with transaction.atomic():
+        import_ = _import_lock(import_id)
+        if not import_.is_active:
+            return import_
+        if import_.status == Import.Status.QUEUED:
+            import_.status = Import.Status.RUNNING
+            import_.started_at = timezone.now()
+            import_.save(update_fields=["status", "started_at", "updated_at"])
+    try:
+        with import_.file.open("rb") as file:
+            header = header_read(file, spec=COLUMNS[import_.kind])
+            total = rows_count(file, header=header)
+            if total == 0:
+                raise ImportFileError("The file has a header row but no data rows.", field="file")
+            import_.total_rows = total
+            import_.save(update_fields=["total_rows", "updated_at"])
+            if on_progress:
+                on_progress(import_)
+            chunk: list[DataRow] = []
+            for row in rows_read(file, header=header, skip=import_.processed_rows):
+                chunk.append(row)
+                if len(chunk) >= chunk_size:
+                    _chunk_store(import_, chunk=chunk, header=header, on_progress=on_progress)
+                    chunk = []
+            if chunk:
+                _chunk_store(import_, chunk=chunk, header=header, on_progress=on_progress)
+    except (ImportFileError, FileNotFoundError) as error:
+        reason = error.message if isinstance(error, ImportFileError) else "The file is missing."
+        return import_fail(import_id=import_.pk, reason=reason)
+    import_.status = Import.Status.SUCCEEDED
+    import_.finished_at = timezone.now()
+    import_.save(update_fields=["status", "finished_at", "updated_at"])
+    return import_
+
+
+def _batches(
+    chunk: Sequence[DataRow], *, header: Header, errors: list[dict[str, Any]]
+) -> Iterator[tuple[list[Mapping[str, str]], list[int]]]:
+    """Split a chunk into batches of well-formed rows, each holding an external_id only once.
+
+    The ingestion services refuse a key repeated within one batch; in a file, rows apply in
+    order, so a repeated key starts a new batch and the later row updates the earlier one, as
+    it would had the two rows fallen into different chunks.
+    """
+    rows: list[Mapping[str, str]] = []
+    numbers: list[int] = []
+    keys: set[str] = set()
+    for row in chunk:
+        if len(row.cells) != header.width:
+            message = f"Expected {header.width} columns, found {len(row.cells)}."
+            errors.append({"row": row.number, "field": "", "message": message})
+            continue
+        values = row_values(row, header=header)
+        key = values.get("external_id", "")
+        if key and key in keys:
+            yield rows, numbers
+            rows, numbers, keys = [], [], set()
+        keys.add(key)
+        rows.append(values)
+        numbers.append(row.number)
+    if rows:
+        yield rows, numbers
+
+
+def _chunk_store(
+    import_: Import,
+    *,
+    chunk: Sequence[DataRow],
+    header: Header,
+    on_progress: ProgressCallback | None,
+) -> None:
+    errors: list[dict[str, Any]] = []
+    with transaction.atomic():
+        for rows, numbers in _batches(chunk, header=header, errors=errors):
+            result = UPSERTS[import_.kind](rows=rows)
+            import_.created += result.created
+            import_.updated += result.updated
+            import_.unchanged += result.unchanged
+            errors.extend(
+                {"row": numbers[error.index], "field": error.field, "message": error.message}
+                for error in result.errors
+            )
+        errors.sort(key=lambda error: error["row"])
+        # Totals saved with the chunk (absolute values: one worker owns a running import) are
+        # what let a resumed run carry on after the last committed chunk, counting rows once.
+        import_.processed_rows += len(chunk)
+        import_.error_count += len(errors)
+        room = MAX_STORED_ERRORS - len(import_.errors)
+        if room > 0 and errors:
+            import_.errors = [*import_.errors, *errors[:room]]
+        import_.save(
+            update_fields=[
+                "processed_rows",
+                "created",
+                "updated",
+                "unchanged",
+                "error_count",
+                "errors",
+                "updated_at",
+            ]
+        )
+    if on_progress:
+        on_progress(import_)
+
+
+def import_fail(*, import_id: int, reason: str) -> Import:
+    """Record why an import stopped for good; its stored rows stay (upserts are idempotent)."""
+    with transaction.atomic():
+        import_ = _import_lock(import_id)
+        import_.status = Import.Status.FAILED
+        import_.failure_reason = reason
+        import_.finished_at = timezone.now()
+        import_.save(update_fields=["status", "failure_reason", "finished_at", "updated_at"])
+    return import_
+
+
+def import_resume(*, import_id: int) -> Import:
+    """Queue an import again after its worker died; it carries on after its last chunk."""
+    with transaction.atomic():
+        import_ = _import_lock(import_id)
+        if not import_.is_active:
+            raise ConflictError(f"Import {import_id} has finished ({import_.status}).")
+        import_.save(update_fields=["updated_at"])
+        transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+    return import_
