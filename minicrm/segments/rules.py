@@ -282,7 +282,7 @@ class Condition(BaseModel):
     operator: str
     # Typed by field and operator: Decimal, int, date, str, tuple[str, ...] (lists),
     # (low, high) for `between`, or None.
-    value: Any = None
+    value: Any = Field(default=None, validate_default=True)
 
     @field_validator("field")
     @classmethod
