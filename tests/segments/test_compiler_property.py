@@ -1,4 +1,4 @@
-"""The compiled SQL selects exactly what the reference evaluator selects, for random data and rules."""
+"""Compiled SQL selects exactly what the reference evaluator selects, for random data and rules."""
 
 import os
 
