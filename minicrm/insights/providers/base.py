@@ -1,0 +1,67 @@
+"""The one interface every AI provider implements, with the shapes it returns and its errors."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MESSAGE_MAX_LENGTH = 200
+MESSAGE_VARIANTS = 3
+
+
+class InsightContent(BaseModel):
+    """What a provider writes about a segment; every number in it comes from the facts."""
+
+    headline: str = Field(min_length=1, max_length=240)
+    findings: list[str] = Field(min_length=3, max_length=6)
+    recommendations: list[str] = Field(min_length=2, max_length=4)
+    suggested_message: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+
+
+class MessageSuggestions(BaseModel):
+    messages: list[str] = Field(min_length=MESSAGE_VARIANTS, max_length=MESSAGE_VARIANTS)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Rules as plain JSON (not yet validated) and a sentence saying what was understood."""
+
+    rules: dict[str, Any]
+    explanation: str
+    unparsed: list[str] = field(default_factory=list)
+
+
+class ProviderError(Exception):
+    """The provider could not answer; `message` is safe to show to the user."""
+
+    transient = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderTransientError(ProviderError):
+    """Rate limits, server errors and timeouts: worth trying again later."""
+
+    transient = True
+
+
+class Provider(ABC):
+    """Turns facts into content, text into rules, and facts plus an objective into messages."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def model(self) -> str: ...
+
+    @abstractmethod
+    def insight(self, facts: dict[str, Any]) -> InsightContent: ...
+
+    @abstractmethod
+    def parse_audience(self, text: str) -> ParseResult: ...
+
+    @abstractmethod
+    def suggest_messages(self, facts: dict[str, Any], objective: str) -> list[str]: ...

@@ -1,0 +1,192 @@
+"""Writes for insights (ask for one, generate it, fail it) and the synchronous AI helpers:
+plain-language text to validated rules, and message suggestions for a segment."""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from minicrm.accounts.models import User
+from minicrm.core.errors import ApplicationError
+from minicrm.segments.rules import RuleValidationError, parse_rules
+from minicrm.segments.selectors import segment_get
+
+from .facts import rules_facts
+from .models import Insight
+from .providers import (
+    ParseResult,
+    Provider,
+    ProviderError,
+    ProviderTransientError,
+    get_provider,
+)
+from .tasks import insight_generate_task
+
+logger = logging.getLogger(__name__)
+
+# A request for the same rules while one is still pending returns that one (a double click, or
+# "Regenerate" pressed twice), unless it has been pending so long its worker must have died.
+PENDING_REUSE_WINDOW = timedelta(minutes=10)
+MAX_TEXT_LENGTH = 1000
+Answer = TypeVar("Answer")
+
+
+class AIProviderError(ApplicationError):
+    """The AI provider failed; the message says why (shown to the user)."""
+
+    status_code = 502
+
+
+class AIProviderUnavailableError(AIProviderError):
+    status_code = 503
+
+
+class UnreadableTextError(ApplicationError):
+    """Nothing in the text could be turned into rules."""
+
+    status_code = 422
+
+
+def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
+    """Queue an insight for the segment's current rules; the worker generates it."""
+    segment = segment_get(segment_id=segment_id)
+    recent = timezone.now() - PENDING_REUSE_WINDOW
+    with transaction.atomic():
+        pending = (
+            Insight.objects.filter(
+                segment=segment,
+                status__in=[Insight.Status.QUEUED, Insight.Status.RUNNING],
+                created_at__gte=recent,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if pending is not None and pending.rules == segment.rules:
+            return pending
+        insight = Insight.objects.create(
+            segment=segment,
+            rules=segment.rules,
+            provider=str(settings.AI_PROVIDER),
+            requested_by=requested_by if requested_by is not None and requested_by.pk else None,
+        )
+        insight_id = insight.pk
+        transaction.on_commit(lambda: insight_generate_task.enqueue(insight_id))
+    return insight
+
+
+def insight_generate(*, insight_id: int, may_retry: bool) -> Insight | None:
+    """Compute the facts and ask the provider; idempotent.
+
+    Only a queued insight is claimed (so a duplicate task does nothing). A transient provider
+    failure puts it back to queued when `may_retry` (the task then enqueues a later attempt),
+    and fails it otherwise. Returns the insight, or None if it no longer exists.
+    """
+    now = timezone.now()
+    claimed = Insight.objects.filter(pk=insight_id, status=Insight.Status.QUEUED).update(
+        status=Insight.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+    )
+    insight = Insight.objects.select_related("segment").filter(pk=insight_id).first()
+    if not claimed or insight is None:
+        return insight
+    started = time.monotonic()
+    try:
+        provider = get_provider()
+        insight.provider, insight.model = provider.name, provider.model
+        insight.facts = rules_facts(rules=parse_rules(insight.rules))
+        content = provider.insight(insight.facts)
+    except ProviderTransientError as error:
+        if may_retry:
+            insight.status = Insight.Status.QUEUED
+            insight.error = f"Attempt {insight.attempts} failed, trying again: {error.message}"
+            _finish(insight, started, finished=False)
+            return insight
+        return _fail(
+            insight, started, f"{error.message} (gave up after {insight.attempts} attempts)"
+        )
+    except ProviderError as error:
+        return _fail(insight, started, error.message)
+    except RuleValidationError as error:
+        return _fail(insight, started, f"The segment's rules are not valid: {error}")
+    insight.content = content.model_dump()
+    insight.status = Insight.Status.SUCCEEDED
+    insight.error = ""
+    _finish(insight, started, finished=True)
+    return insight
+
+
+def insight_fail(*, insight_id: int, reason: str) -> None:
+    """Record a failure that happened outside the provider (the task boundary calls this)."""
+    Insight.objects.filter(
+        pk=insight_id, status__in=[Insight.Status.QUEUED, Insight.Status.RUNNING]
+    ).update(status=Insight.Status.FAILED, error=reason[:2000], finished_at=timezone.now())
+
+
+def _fail(insight: Insight, started: float, reason: str) -> Insight:
+    logger.warning("Insight %s failed: %s", insight.pk, reason)
+    insight.status = Insight.Status.FAILED
+    insight.error = reason
+    _finish(insight, started, finished=True)
+    return insight
+
+
+def _finish(insight: Insight, started: float, *, finished: bool) -> None:
+    insight.duration_ms = round((time.monotonic() - started) * 1000)
+    insight.finished_at = timezone.now() if finished else None
+    insight.save(
+        update_fields=[
+            "status",
+            "provider",
+            "model",
+            "facts",
+            "content",
+            "error",
+            "duration_ms",
+            "finished_at",
+        ]
+    )
+
+
+def audience_parse(*, text: str) -> ParseResult:
+    """Rules for a plain-language description, validated by the same parser as saved rules."""
+    text = text.strip()
+    if not text:
+        raise UnreadableTextError("Describe the customers you want.", field="text")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise UnreadableTextError(
+            f"Keep the description under {MAX_TEXT_LENGTH} characters.", field="text"
+        )
+    result = _call_provider(lambda provider: provider.parse_audience(text))
+    try:
+        rules = parse_rules(result.rules)
+    except RuleValidationError as error:
+        raise AIProviderError(f"The proposed rules are not valid: {error}") from error
+    if rules.is_empty:
+        raise UnreadableTextError(result.explanation, field="text")
+    return ParseResult(
+        rules=rules.to_dict(), explanation=result.explanation, unparsed=result.unparsed
+    )
+
+
+def messages_suggest(*, segment_id: int, objective: str) -> list[str]:
+    """Three message variants for the objective, grounded in the segment's facts."""
+    objective = objective.strip()
+    if not objective:
+        raise ApplicationError("Say what the message should achieve.", field="objective")
+    segment = segment_get(segment_id=segment_id)
+    facts = rules_facts(rules=parse_rules(segment.rules))
+    return _call_provider(lambda provider: provider.suggest_messages(facts, objective))
+
+
+def _call_provider(call: Callable[[Provider], Answer]) -> Answer:
+    try:
+        return call(get_provider())
+    except ProviderTransientError as error:
+        raise AIProviderUnavailableError(error.message) from error
+    except ProviderError as error:
+        raise AIProviderError(error.message) from error

@@ -1,0 +1,72 @@
+"""Fixtures for the insight tests: a small customer base whose every figure is known."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from minicrm.customers.models import Customer, Order
+from minicrm.customers.services import customer_stats_recompute
+from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
+from tests.factories import CustomerFactory
+
+TODAY = date(2025, 6, 30)
+HIGH_SPENDERS = {
+    "match": "all",
+    "conditions": [{"field": "total_spend", "operator": "gte", "value": 1000}],
+}
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+
+
+def add_order(customer: Customer, amount: str, day: str, status: str = "completed") -> Order:
+    return Order.objects.create(
+        external_id=f"{customer.external_id}-{Order.objects.count() + 1}",
+        customer=customer,
+        amount=Decimal(amount),
+        status=status,
+        ordered_at=at(day),
+    )
+
+
+def segment_create(name: str, rules: dict[str, object]) -> Segment:
+    return Segment.objects.create(name=name, rules=parse_rules(rules).to_dict())
+
+
+@pytest.fixture
+def known_base(db: None) -> dict[str, Customer]:
+    """Six customers, TODAY = 2025-06-30 (UTC).
+
+    A Mumbai: 3000 on 06-20, 2000 on 02-01             -> 5000, 2 orders, last 10 days ago
+    B Mumbai: 8000 on 05-15, 1000 on 03-01, 500 on 2024-12-01, cancelled 700 on 06-01
+                                                       -> 9500, 3 orders, last 46 days ago
+    C Delhi: 400 on 03-15                              -> 400, 1 order, last 107 days ago
+    D Pune: 100 on 2023-01-01                          -> 100, 1 order, last 911 days ago
+    E (no city, no country): no orders                 -> 0
+    F Chennai: 6 x 250 on 04-10 .. 04-15               -> 1500, 6 orders, last 76 days ago
+    """
+    people = {
+        "A": CustomerFactory(city="Mumbai", country="India"),
+        "B": CustomerFactory(city="Mumbai", country="India"),
+        "C": CustomerFactory(city="Delhi", country="India"),
+        "D": CustomerFactory(city="Pune", country="India"),
+        "E": CustomerFactory(city="", country=""),
+        "F": CustomerFactory(city="Chennai", country="India"),
+    }
+    add_order(people["A"], "3000", "2025-06-20")
+    add_order(people["A"], "2000", "2025-02-01")
+    add_order(people["B"], "8000", "2025-05-15")
+    add_order(people["B"], "1000", "2025-03-01")
+    add_order(people["B"], "500", "2024-12-01")
+    add_order(people["B"], "700", "2025-06-01", status="cancelled")
+    add_order(people["C"], "400", "2025-03-15")
+    add_order(people["D"], "100", "2023-01-01")
+    for day in range(10, 16):
+        add_order(people["F"], "250", f"2025-04-{day}")
+    customer_stats_recompute(customer_ids=[customer.pk for customer in people.values()])
+    for customer in people.values():
+        customer.refresh_from_db()
+    return people

@@ -1,0 +1,219 @@
+"""Facts: every figure exact on a small known base, aggregates only, never a customer's identity."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from minicrm.customers.models import Customer
+from minicrm.insights.facts import members_facts, rules_facts
+from minicrm.segments.rules import parse_rules
+
+from .conftest import HIGH_SPENDERS, TODAY
+
+
+def bucket(key: str, label: str, customers: int, share: float) -> dict[str, object]:
+    return {"bucket": key, "label": label, "customers": customers, "share": share}
+
+
+BASE = {
+    "customers": 6,
+    "revenue": 16500.0,
+    "orders": 13,
+    "avg_spend": 2750.0,
+    "median_spend": 950.0,  # (400 + 1500) / 2 of 0, 100, 400, 1500, 5000, 9500
+    "avg_order_value": 1269.23,  # 16500 / 13
+    "orders_per_customer": 2.17,
+    "repeat_rate": 0.5,
+    "active_90_share": 0.5,
+    "order_count_distribution": [
+        bucket("0", "0 orders", 1, 0.1667),
+        bucket("1", "1 order", 2, 0.3333),
+        bucket("2", "2 orders", 1, 0.1667),
+        bucket("3-5", "3-5 orders", 1, 0.1667),
+        bucket("6-10", "6-10 orders", 1, 0.1667),
+        bucket("11+", "11+ orders", 0, 0.0),
+    ],
+    "recency": [
+        bucket("0-30", "0-30 days", 1, 0.1667),
+        bucket("31-90", "31-90 days", 2, 0.3333),
+        bucket("91-180", "91-180 days", 1, 0.1667),
+        bucket("181-365", "181-365 days", 0, 0.0),
+        bucket("365+", "365+ days", 1, 0.1667),
+        bucket("never", "Never ordered", 1, 0.1667),
+    ],
+    "top_cities": [
+        {"name": "Mumbai", "customers": 2, "share": 0.3333},
+        {"name": "Chennai", "customers": 1, "share": 0.1667},
+        {"name": "Delhi", "customers": 1, "share": 0.1667},
+        {"name": "Pune", "customers": 1, "share": 0.1667},
+    ],
+    "top_countries": [{"name": "India", "customers": 5, "share": 0.8333}],
+    "trend": {
+        "window_days": 90,
+        # 04-02 .. 06-30: A 3000, B 8000, F 6 x 250; 01-02 .. 04-01: A 2000, B 1000, C 400.
+        "current": {"orders": 8, "revenue": 12500.0},
+        "previous": {"orders": 3, "revenue": 3400.0},
+        "orders_change": 1.6667,
+        "revenue_change": 2.6765,
+    },
+}
+
+SEGMENT = {
+    "customers": 3,
+    "share_of_customers": 0.5,
+    "revenue": 16000.0,
+    "share_of_revenue": 0.9697,
+    "orders": 11,
+    "avg_spend": 5333.33,
+    "median_spend": 5000.0,
+    "avg_order_value": 1454.55,
+    "orders_per_customer": 3.67,
+    "repeat_rate": 1.0,
+    "active_90_share": 1.0,
+    "order_count_distribution": [
+        bucket("0", "0 orders", 0, 0.0),
+        bucket("1", "1 order", 0, 0.0),
+        bucket("2", "2 orders", 1, 0.3333),
+        bucket("3-5", "3-5 orders", 1, 0.3333),
+        bucket("6-10", "6-10 orders", 1, 0.3333),
+        bucket("11+", "11+ orders", 0, 0.0),
+    ],
+    "recency": [
+        bucket("0-30", "0-30 days", 1, 0.3333),
+        bucket("31-90", "31-90 days", 2, 0.6667),
+        bucket("91-180", "91-180 days", 0, 0.0),
+        bucket("181-365", "181-365 days", 0, 0.0),
+        bucket("365+", "365+ days", 0, 0.0),
+        bucket("never", "Never ordered", 0, 0.0),
+    ],
+    "top_cities": [
+        {"name": "Mumbai", "customers": 2, "share": 0.6667, "base_share": 0.3333, "index": 2.0},
+        {"name": "Chennai", "customers": 1, "share": 0.3333, "base_share": 0.1667, "index": 2.0},
+    ],
+    "top_countries": [
+        {"name": "India", "customers": 3, "share": 1.0, "base_share": 0.8333, "index": 1.2}
+    ],
+    "trend": {
+        "window_days": 90,
+        "current": {"orders": 8, "revenue": 12500.0},
+        "previous": {"orders": 2, "revenue": 3000.0},
+        "orders_change": 3.0,
+        "revenue_change": 3.1667,
+    },
+}
+
+
+def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Customer]) -> None:
+    facts = rules_facts(rules=parse_rules(HIGH_SPENDERS), today=TODAY)
+
+    assert facts == {
+        "version": 1,
+        "as_of": "2025-06-30",
+        "currency": "₹",
+        "segment": SEGMENT,
+        "base": BASE,
+        "index": {
+            "avg_spend": 1.94,
+            "median_spend": 5.26,
+            "avg_order_value": 1.15,
+            "orders_per_customer": 1.69,
+            "repeat_rate": 2.0,
+            "active_90_share": 2.0,
+            "never_ordered_share": 0.0,
+        },
+    }
+
+
+def test_rules_matching_everyone_are_the_base_itself(known_base: dict[str, Customer]) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        facts = rules_facts(rules=parse_rules({"match": "all", "conditions": []}), today=TODAY)
+
+    assert facts["segment"]["customers"] == 6
+    assert facts["segment"]["share_of_customers"] == 1.0
+    assert facts["segment"]["share_of_revenue"] == 1.0
+    assert facts["segment"]["top_cities"][0] == {
+        "name": "Mumbai",
+        "customers": 2,
+        "share": 0.3333,
+        "base_share": 0.3333,
+        "index": 1.0,
+    }
+    assert {key: value for key, value in facts["index"].items()} == {
+        "avg_spend": 1.0,
+        "median_spend": 1.0,
+        "avg_order_value": 1.0,
+        "orders_per_customer": 1.0,
+        "repeat_rate": 1.0,
+        "active_90_share": 1.0,
+        "never_ordered_share": 1.0,
+    }
+    # One pass over the base (totals, median, cities, countries, trend): no second scan.
+    assert len(queries) == 5
+
+
+def test_an_empty_segment_has_zeros_and_no_averages(known_base: dict[str, Customer]) -> None:
+    rules = {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "Goa"}]}
+
+    facts = rules_facts(rules=parse_rules(rules), today=TODAY)
+
+    segment = facts["segment"]
+    assert segment["customers"] == 0
+    assert segment["revenue"] == 0.0
+    assert segment["avg_spend"] is None
+    assert segment["median_spend"] is None
+    assert segment["avg_order_value"] is None
+    assert segment["top_cities"] == []
+    assert segment["trend"]["orders_change"] is None
+    assert facts["index"]["avg_spend"] is None
+    assert facts["base"] == BASE
+
+
+def test_an_empty_base_has_no_division_by_zero(db: None) -> None:
+    facts = members_facts(members=Customer.objects.all(), today=TODAY)
+
+    assert facts["base"]["customers"] == 0
+    assert facts["base"]["revenue"] == 0.0
+    assert facts["segment"]["share_of_customers"] == 0.0
+    assert facts["index"]["avg_spend"] is None
+
+
+def test_median_of_an_odd_and_an_even_segment(known_base: dict[str, Customer]) -> None:
+    odd = {"match": "all", "conditions": [{"field": "order_count", "operator": "gte", "value": 1}]}
+    even = {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "Mumbai"}]}
+
+    # 100, 400, 1500, 5000, 9500 and 5000, 9500.
+    assert rules_facts(rules=parse_rules(odd), today=TODAY)["segment"]["median_spend"] == 1500.0
+    assert rules_facts(rules=parse_rules(even), today=TODAY)["segment"]["median_spend"] == 7250.0
+
+
+def test_facts_never_hold_a_name_email_phone_or_external_id(
+    known_base: dict[str, Customer],
+) -> None:
+    facts = rules_facts(rules=parse_rules(HIGH_SPENDERS), today=TODAY)
+
+    text = json.dumps(facts, ensure_ascii=False).lower()
+    for customer in known_base.values():
+        for value in [
+            customer.first_name,
+            customer.last_name,
+            customer.email,
+            customer.phone,
+            customer.external_id,
+        ]:
+            if value:
+                assert value.lower() not in text
+
+
+@pytest.mark.parametrize("timezone_name", ["Asia/Kolkata", "America/New_York"])
+def test_recency_follows_the_configured_time_zone(
+    known_base: dict[str, Customer], settings: object, timezone_name: str
+) -> None:
+    settings.TIME_ZONE = timezone_name  # type: ignore[attr-defined]
+
+    facts = rules_facts(rules=parse_rules(HIGH_SPENDERS), today=TODAY)
+
+    # Orders were at noon UTC, the same calendar day in both zones.
+    assert facts["segment"]["recency"][0]["customers"] == 1
+    assert facts["segment"]["recency"][1]["customers"] == 2
