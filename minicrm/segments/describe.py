@@ -154,12 +154,7 @@ def condition_describe(condition: Condition) -> str:
 
 
 def _lower_first(text: str) -> str:
-    # Keep a capital that belongs to a label ("City", "Email") only at the start of a sentence.
-    return (
-        text
-        if text.split(" ", 1)[0] in ("City", "Country", "Email")
-        else text[:1].lower() + text[1:]
-    )
+    return text[:1].lower() + text[1:]
 
 
 def _group_words(group: RuleGroup, *, nested: bool) -> str:

@@ -37,9 +37,9 @@ def segment_sizes_daily_task(run_on: str) -> int:
         return 0
     counted = segment_sizes_record_all(today=day)
     next_day = day + timedelta(days=1)
-    follow_up = segment_sizes_daily_task.using(run_after=day_start(next_day) + DAILY_RUN_DELAY)
-    if follow_up.get_backend().supports_defer:
-        follow_up.enqueue(next_day.isoformat())
+    if segment_sizes_daily_task.get_backend().supports_defer:
+        run_after = day_start(next_day) + DAILY_RUN_DELAY
+        segment_sizes_daily_task.using(run_after=run_after).enqueue(next_day.isoformat())
     else:
         logger.warning(
             "The task backend cannot run tasks later; the daily segment sizes stop after %s.",
