@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
-from ninja import File, Form, Query, Router, Schema
+from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from minicrm.accounts.models import Role
@@ -62,11 +62,9 @@ class ImportListOut(Schema):
     response={202: ImportDetailOut},
     summary="Upload a CSV of customers or orders; it is processed in the background",
 )
-def import_upload(
-    request: HttpRequest, kind: Form[str], file: File[UploadedFile]
-) -> tuple[int, Import]:
+def import_upload(request: HttpRequest, kind: Form[str], file: File[UploadedFile]) -> Status:
     user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return 202, import_create(file=file, kind=kind, created_by=user)
+    return Status(202, import_create(file=file, kind=kind, created_by=user))
 
 
 @router.get("/imports", response=ImportListOut, summary="Imports, newest first")

@@ -25,11 +25,6 @@ def import_get(*, import_id: int) -> Import:
         raise NotFoundError(f"Import {import_id} does not exist.") from error
 
 
-def imports_any_active(*, ids: list[int] | None = None) -> bool:
-    active = Import.objects.filter(status__in=[Import.Status.QUEUED, Import.Status.RUNNING])
-    return (active.filter(pk__in=ids) if ids is not None else active).exists()
-
-
 def _cell(value: object) -> str:
     text = str(value)
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
