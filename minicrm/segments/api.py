@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
@@ -159,7 +159,7 @@ def preview(request: HttpRequest, payload: RulesIn, params: Query[PreviewParams]
     try:
         group = parse_rules(payload.rules)
     except RuleValidationError as error:
-        return 422, rules_error_body(error)
+        return Status(422, rules_error_body(error))
     result = segment_preview(rules=group)
     result["funnel"] = segment_funnel(rules=group) if params.funnel else None
     result["summary"] = rules_describe(group)
@@ -186,8 +186,8 @@ def create_segment(request: HttpRequest, payload: SegmentIn) -> Any:
             created_by=user,
         )
     except RuleValidationError as error:
-        return 422, rules_error_body(error)
-    return 201, segment_get(segment_id=segment.pk)
+        return Status(422, rules_error_body(error))
+    return Status(201, segment_get(segment_id=segment.pk))
 
 
 @router.get("/segments/{segment_id}", response=SegmentOut, summary="One segment")
@@ -210,15 +210,15 @@ def update_segment(request: HttpRequest, segment_id: int, payload: SegmentPatch)
             rules=payload.rules,
         )
     except RuleValidationError as error:
-        return 422, rules_error_body(error)
-    return 200, segment_get(segment_id=segment_id)
+        return Status(422, rules_error_body(error))
+    return Status(200, segment_get(segment_id=segment_id))
 
 
 @router.delete("/segments/{segment_id}", response={204: None}, summary="Delete a segment")
 def delete_segment(request: HttpRequest, segment_id: int) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     segment_delete(segment_id=segment_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get(
