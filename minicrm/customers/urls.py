@@ -1,10 +1,10 @@
 from django.urls import path
 
-from minicrm.web.views import placeholder
+from . import views
 
 app_name = "customers"
 
-# Placeholder until the customers pages land; the page owner replaces it.
 urlpatterns = [
-    path("customers/", placeholder, {"section": "Customers"}, name="list"),
+    path("customers/", views.customer_list_page, name="list"),
+    path("customers/<int:pk>/", views.customer_detail_page, name="detail"),
 ]

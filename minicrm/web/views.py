@@ -1,15 +1,41 @@
-"""The shell's own pages: dashboard, health check, and sections that later features fill."""
+"""The shell's own pages: dashboard, global customer search, health check, placeholders."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from minicrm.customers.selectors import customer_list
+
+from .selectors import dashboard_get
+
+SEARCH_RESULTS = 8
+SEARCH_MAX_LENGTH = 100
+
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/dashboard.html")
+    data = dashboard_get()
+    chart = {
+        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "weeks": [
+            {"start": week.week_start.isoformat(), "revenue": float(week.revenue)}
+            for week in data.weekly_revenue
+        ],
+        "recency": [{"label": label, "customers": count} for label, count in data.recency],
+    }
+    change = data.revenue_change
+    context = {
+        "data": data,
+        "chart": chart,
+        "revenue_delta": f"{change:+.0%}" if change is not None else "",
+        "revenue_trend": "" if not change else ("up" if change > 0 else "down"),
+        "repeat_rate": f"{data.repeat_rate:.0%}" if data.repeat_rate is not None else "—",
+        "active_share": f"{data.active_customers / data.customers:.0%}" if data.customers else "",
+    }
+    return render(request, "web/dashboard.html", context)
 
 
 @require_GET
@@ -19,7 +45,11 @@ def placeholder(request: HttpRequest, section: str) -> HttpResponse:
 
 @require_GET
 def customer_search(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/customer_search_results.html", {"customers": []})
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    customers = list(customer_list(search=query)[:SEARCH_RESULTS]) if query else []
+    return render(
+        request, "web/customer_search_results.html", {"customers": customers, "query": query}
+    )
 
 
 @login_not_required

@@ -1,0 +1,250 @@
+"""Customer pages: the searchable, filterable list and one customer with their orders.
+
+The list answers htmx requests with the results fragment alone (the filters update the table in
+place and push the URL); a full request, or htmx restoring history, gets the whole page.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+
+from minicrm.core.errors import NotFoundError
+
+from .models import Customer, Order
+from .selectors import (
+    customer_city_list,
+    customer_country_list,
+    customer_get,
+    customer_list,
+    customer_recent_orders,
+    customer_tags,
+    order_list,
+    tag_name_list,
+)
+
+PAGE_SIZE = 50
+# Past this many matches the list says "10,000+" instead of counting every row of a big base:
+# the capped count costs at most a scan of that many rows, whatever the filters.
+COUNT_CAP = 10_000
+TOTAL_CACHE_SECONDS = 60
+CHOICES_CACHE_SECONDS = 300
+MAX_CHOICES = 300
+RECENT_ORDERS = 100
+SKELETON_ROWS = 8
+
+# Sort keys in the URL and the selector's ordering they stand for.
+SORTS = {
+    "name": "name",
+    "city": "city",
+    "orders": "order_count",
+    "spend": "total_spend",
+    "last_order": "last_order_at",
+}
+DEFAULT_SORT = "-last_order"
+SEARCH_FIELDS = ("q", "city", "country", "tag", "spend_min", "spend_max")
+
+
+class CustomerFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    city = forms.CharField(required=False, max_length=100)
+    country = forms.CharField(required=False, max_length=100)
+    tag = forms.CharField(required=False, max_length=50)
+    spend_min = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2, label="Spend from"
+    )
+    spend_max = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=2, label="Spend to"
+    )
+    sort = forms.CharField(required=False)
+
+    def clean_sort(self) -> str:
+        sort: str = self.cleaned_data.get("sort") or DEFAULT_SORT
+        return sort if sort.lstrip("-") in SORTS else DEFAULT_SORT
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    numeric: bool = False
+
+
+COLUMNS = [
+    Column("name", "Customer"),
+    Column("city", "City"),
+    Column("orders", "Orders", numeric=True),
+    Column("spend", "Total spend", numeric=True),
+    Column("last_order", "Last order"),
+]
+
+
+def _cached(key: str, seconds: int, compute: Any) -> Any:
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def _filter_choices() -> dict[str, list[str]]:
+    """Values offered by the filter inputs: distinct-value scans, so cached for minutes."""
+
+    def compute() -> dict[str, list[str]]:
+        return {
+            "cities": customer_city_list()[:MAX_CHOICES],
+            "countries": customer_country_list()[:MAX_CHOICES],
+            "tags": tag_name_list()[:MAX_CHOICES],
+        }
+
+    result: dict[str, list[str]] = _cached(
+        "customers:filter-choices", CHOICES_CACHE_SECONDS, compute
+    )
+    return result
+
+
+def _query(params: dict[str, Any]) -> QuerySet[Customer]:
+    sort: str = params["sort"]
+    descending = sort.startswith("-")
+    ordering = ("-" if descending else "") + SORTS[sort.lstrip("-")]
+    return customer_list(
+        search=params["q"],
+        city=params["city"],
+        country=params["country"],
+        tag=params["tag"],
+        spend_min=params["spend_min"],
+        spend_max=params["spend_max"],
+        ordering=ordering,
+    )
+
+
+def _count(queryset: QuerySet[Customer], *, filtered: bool) -> tuple[int, bool]:
+    """How many customers match, and whether that number is only a lower bound."""
+    if not filtered:
+        total: int = _cached("customers:total", TOTAL_CACHE_SECONDS, queryset.count)
+        return total, False
+    capped = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+    return min(capped, COUNT_CAP), capped > COUNT_CAP
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _url(params: dict[str, Any], **changes: Any) -> str:
+    merged = {**params, **changes}
+    query = {key: value for key, value in merged.items() if value not in (None, "", 1)}
+    if query.get("sort") == DEFAULT_SORT:
+        del query["sort"]
+    path = reverse("customers:list")
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _sort_headers(params: dict[str, Any]) -> list[dict[str, Any]]:
+    sort: str = params["sort"]
+    descending = sort.startswith("-")
+    headers = []
+    for column in COLUMNS:
+        active = sort.lstrip("-") == column.key
+        # The first click on a number or a date sorts high to low (recent first); on text, A-Z.
+        first = f"-{column.key}" if column.numeric or column.key == "last_order" else column.key
+        next_sort = (column.key if descending else f"-{column.key}") if active else first
+        headers.append(
+            {
+                "column": column,
+                "active": active,
+                "descending": descending,
+                "url": _url(params, sort=next_sort, page=1),
+                "aria_sort": ("descending" if descending else "ascending") if active else "none",
+            }
+        )
+    return headers
+
+
+def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
+    form.is_valid()  # an invalid filter is left out and its error shown; the rest still apply
+    data = form.cleaned_data
+    params: dict[str, Any] = {key: data.get(key) or "" for key in ("q", "city", "country", "tag")}
+    params.update(
+        spend_min=data.get("spend_min"),
+        spend_max=data.get("spend_max"),
+        sort=data.get("sort") or DEFAULT_SORT,
+    )
+    filtered = any(params[key] not in ("", None) for key in SEARCH_FIELDS)
+    page = _page_number(request)
+    queryset = _query(params)
+    offset = (page - 1) * PAGE_SIZE
+    rows = list(queryset[offset : offset + PAGE_SIZE + 1])
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if page == 1 and not has_next:
+        total, more = len(rows), False
+    else:
+        total, more = _count(queryset, filtered=filtered)
+    return {
+        "customers": rows,
+        "params": params,
+        "filtered": filtered,
+        "columns": _sort_headers(params),
+        "page": page,
+        "first_index": offset + 1 if rows else 0,
+        "last_index": offset + len(rows),
+        "total": total,
+        "total_is_lower_bound": more,
+        "previous_url": _url(params, page=page - 1) if page > 1 else "",
+        "next_url": _url(params, page=page + 1) if has_next else "",
+        "clear_url": _url({"sort": params["sort"]}),
+        "form_errors": form.errors,
+        "skeleton_rows": range(SKELETON_ROWS),
+    }
+
+
+@require_GET
+def customer_list_page(request: HttpRequest) -> HttpResponse:
+    form = CustomerFilterForm(request.GET)
+    context = _results(request, form)
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    if partial:
+        response = render(request, "customers/_results.html", context)
+    else:
+        context.update(choices=_filter_choices())
+        response = render(request, "customers/list.html", context)
+    # The same URL answers with a fragment or a page; caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        customer = customer_get(customer_id=pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    orders = customer_recent_orders(customer_id=customer.pk, limit=RECENT_ORDERS + 1)
+    all_orders = (
+        len(orders)
+        if len(orders) <= RECENT_ORDERS
+        else order_list(customer_id=customer.pk).order_by().count()
+    )
+    context = {
+        "customer": customer,
+        "orders": orders[:RECENT_ORDERS],
+        "all_orders": all_orders,
+        "tags": customer_tags(customer),
+        "since": customer.signed_up_at or customer.created_at,
+        "default_currency": Order._meta.get_field("currency").default,
+    }
+    return render(request, "customers/detail.html", context)
