@@ -1,10 +1,15 @@
 from django.urls import path
 
-from minicrm.web.views import placeholder
+from . import views
 
 app_name = "segments"
 
-# Placeholder until the segments pages land; the page owner replaces it.
 urlpatterns = [
-    path("segments/", placeholder, {"section": "Segments"}, name="list"),
+    path("segments/", views.segment_list_page, name="list"),
+    path("segments/new/", views.segment_new, name="new"),
+    path("segments/preview/", views.segment_preview_fragment, name="preview"),
+    path("segments/preview/funnel/", views.segment_funnel_fragment, name="preview_funnel"),
+    path("segments/<int:pk>/", views.segment_detail, name="detail"),
+    path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
+    path("segments/<int:pk>/delete/", views.segment_delete_view, name="delete"),
 ]

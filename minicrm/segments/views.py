@@ -1,0 +1,261 @@
+"""Segment pages: the list, the rule builder with its live audience panel, and a segment's page."""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from minicrm.accounts.models import Role, User
+from minicrm.accounts.permissions import role_required
+from minicrm.core.errors import ApplicationError, NotFoundError
+
+from .forms import SegmentForm
+from .models import Segment
+from .rules import (
+    EMPTY_RULES,
+    FIELDS,
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    RuleGroup,
+    RuleValidationError,
+    parse_rules,
+)
+from .selectors import (
+    rules_describe,
+    segment_funnel,
+    segment_get,
+    segment_list,
+    segment_members,
+    segment_preview,
+    segment_rules,
+    segment_size_history,
+)
+from .services import segment_create, segment_delete, segment_update
+
+LIST_PAGE_SIZE = 50
+MEMBERS_PAGE_SIZE = 25
+HISTORY_DAYS = 90
+TABS = [("overview", "Overview"), ("members", "Members"), ("campaigns", "Campaigns")]
+# The builder needs one kind of input per operator; the validator's finer kinds collapse here.
+SINGLE_VALUE_KINDS = {"number", "money", "date", "text"}
+FIELD_UNITS = {"days_since_last_order": "days"}
+
+
+def builder_meta() -> dict[str, Any]:
+    """The field and operator metadata the builder script renders its selects from."""
+    return {
+        "fields": [
+            {
+                "key": spec.key,
+                "label": spec.label,
+                "type": spec.type,
+                "unit": FIELD_UNITS.get(spec.key, ""),
+                "operators": [
+                    {
+                        "key": operator.key,
+                        "label": operator.label,
+                        "value": "single"
+                        if operator.value_kind in SINGLE_VALUE_KINDS
+                        else operator.value_kind,
+                    }
+                    for operator in spec.operators
+                ],
+            }
+            for spec in FIELDS
+        ],
+        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "max_depth": MAX_DEPTH,
+        "max_conditions": MAX_CONDITIONS,
+    }
+
+
+def _can_edit(request: HttpRequest) -> bool:
+    return isinstance(request.user, User) and request.user.has_role(Role.MARKETER)
+
+
+def _segment_or_404(pk: int) -> Segment:
+    try:
+        return segment_get(segment_id=pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+
+
+def _page(items: Any, request: HttpRequest, size: int) -> Page:
+    return Paginator(items, size).get_page(request.GET.get("page"))
+
+
+def audience_context(raw_rules: str) -> dict[str, Any]:
+    """What the audience panel shows for rules as the builder posts them (JSON text)."""
+    try:
+        group = parse_rules(raw_rules or json.dumps(EMPTY_RULES))
+    except RuleValidationError as error:
+        return {"preview": None, "errors": error.errors}
+    preview = segment_preview(rules=group)
+    total = preview["total_customers"]
+    share = 100 * preview["count"] / total if total else 0.0
+    return {
+        "preview": preview,
+        "errors": [],
+        "share": f"{share:.1f}".removesuffix(".0"),
+        "share_bar": round(share),
+        # One step is the count itself; the funnel says something from the second step on.
+        "funnel_wanted": len(group.conditions) > 1,
+        "funnel_placeholders": range(len(group.conditions)),
+    }
+
+
+@require_GET
+def segment_list_page(request: HttpRequest) -> HttpResponse:
+    page = _page(segment_list(), request, LIST_PAGE_SIZE)
+    context = {"segments": page.object_list, "page": page, "can_edit": _can_edit(request)}
+    return render(request, "segments/list.html", context)
+
+
+@require_GET
+def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_or_404(pk)
+    tab = request.GET.get("tab", "overview")
+    if tab not in dict(TABS):
+        tab = "overview"
+    context: dict[str, Any] = {
+        "segment": segment,
+        "rules_text": rules_describe(segment_rules(segment)),
+        "tabs": TABS,
+        "tab": tab,
+        "can_edit": _can_edit(request),
+    }
+    if tab == "overview":
+        history = segment_size_history(segment_id=segment.pk, days=HISTORY_DAYS)
+        context["history"] = [{"date": point["date"], "count": point["size"]} for point in history]
+        context["history_points"] = [
+            {"label": f"{point['date']:%-d %b}", "count": point["size"]} for point in history
+        ]
+        context["history_days"] = HISTORY_DAYS
+    elif tab == "members":
+        context["page"] = _page(segment_members(segment=segment), request, MEMBERS_PAGE_SIZE)
+        context["export_url"] = reverse("api:export_segment", kwargs={"segment_id": segment.pk})
+    return render(request, "segments/detail.html", context)
+
+
+def _render_builder(
+    request: HttpRequest, form: SegmentForm, segment: Segment | None
+) -> HttpResponse:
+    rules_json = form.rules_json()
+    context = {
+        "form": form,
+        "segment": segment,
+        "builder_meta": builder_meta(),
+        "rule_errors": form.rule_errors,
+        "describe_url": reverse("api:api-root") + "segments/parse",
+        **audience_context(rules_json),
+    }
+    return render(request, "segments/builder.html", context)
+
+
+def _add_service_error(form: SegmentForm, error: ApplicationError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+@role_required(Role.MARKETER)
+@require_http_methods(["GET", "POST"])
+def segment_new(request: HttpRequest) -> HttpResponse:
+    form = SegmentForm(
+        request.POST if request.method == "POST" else None,
+        initial={"rules": json.dumps(EMPTY_RULES)},
+    )
+    if form.is_bound and form.is_valid():
+        user = request.user
+        assert isinstance(user, User)
+        try:
+            segment = segment_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                rules=form.cleaned_data["rules"],
+                created_by=user,
+            )
+        except ApplicationError as error:
+            _add_service_error(form, error)
+        else:
+            messages.success(request, f"Segment “{segment.name}” saved.")
+            return redirect("segments:detail", pk=segment.pk)
+    return _render_builder(request, form, None)
+
+
+@role_required(Role.MARKETER)
+@require_http_methods(["GET", "POST"])
+def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_or_404(pk)
+    form = SegmentForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "name": segment.name,
+            "description": segment.description,
+            "rules": json.dumps(segment.rules),
+        },
+    )
+    if form.is_bound and form.is_valid():
+        rules: RuleGroup = form.cleaned_data["rules"]
+        try:
+            segment = segment_update(
+                segment_id=segment.pk,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                rules=rules,
+            )
+        except ApplicationError as error:
+            _add_service_error(form, error)
+        else:
+            messages.success(request, f"Segment “{segment.name}” saved.")
+            return redirect("segments:detail", pk=segment.pk)
+    return _render_builder(request, form, segment)
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        segment_delete(segment_id=pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    messages.success(request, "Segment deleted.")
+    return redirect("segments:list")
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def segment_preview_fragment(request: HttpRequest) -> HttpResponse:
+    """The audience panel for the builder's current rules (htmx swaps it in)."""
+    return render(
+        request, "segments/_preview.html", audience_context(request.POST.get("rules", ""))
+    )
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def segment_funnel_fragment(request: HttpRequest) -> HttpResponse:
+    """The funnel, loaded just after the count: one bar per top-level condition."""
+    try:
+        group = parse_rules(request.POST.get("rules") or json.dumps(EMPTY_RULES))
+    except RuleValidationError:
+        return render(request, "segments/_funnel.html", {"steps": []})
+    steps = segment_funnel(rules=group)
+    # The panel passes the total it just counted, so this request does not count it again; it
+    # only scales the bars, so without it the widest step stands for the whole.
+    try:
+        total = max(int(request.POST.get("total", "")), 0)
+    except ValueError:
+        total = max((step["count"] for step in steps), default=0)
+    context = {
+        "steps": [
+            {**step, "width": min(100.0, round(100 * step["count"] / total, 1)) if total else 0}
+            for step in steps
+        ],
+        "joiner": "or" if group.match == "any" else "and",
+    }
+    return render(request, "segments/_funnel.html", context)
