@@ -1,6 +1,7 @@
 """Segment pages: the list, the rule builder with its live audience panel, and a segment's page."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +23,6 @@ from .rules import (
     FIELDS,
     MAX_CONDITIONS,
     MAX_DEPTH,
-    RuleGroup,
     RuleValidationError,
     parse_rules,
 )
@@ -143,77 +143,71 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "segments/detail.html", context)
 
 
-def _render_builder(
-    request: HttpRequest, form: SegmentForm, segment: Segment | None
+def _builder_page(
+    request: HttpRequest,
+    *,
+    segment: Segment | None,
+    initial: dict[str, str],
+    save: Callable[[dict[str, Any]], Segment],
 ) -> HttpResponse:
-    rules_json = form.rules_json()
+    """GET shows the builder; POST saves through `save(cleaned_data)` or shows what to fix."""
+    form = SegmentForm(request.POST if request.method == "POST" else None, initial=initial)
+    if form.is_bound and form.is_valid():
+        try:
+            saved = save(form.cleaned_data)
+        except ApplicationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Segment “{saved.name}” saved.")
+            return redirect("segments:detail", pk=saved.pk)
     context = {
         "form": form,
         "segment": segment,
         "builder_meta": builder_meta(),
         "rule_errors": form.rule_errors,
         "describe_url": reverse("api:api-root") + "segments/parse",
-        **audience_context(rules_json),
+        **audience_context(form.rules_json()),
     }
     return render(request, "segments/builder.html", context)
-
-
-def _add_service_error(form: SegmentForm, error: ApplicationError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 @role_required(Role.MARKETER)
 @require_http_methods(["GET", "POST"])
 def segment_new(request: HttpRequest) -> HttpResponse:
-    form = SegmentForm(
-        request.POST if request.method == "POST" else None,
+    user = request.user
+    assert isinstance(user, User)
+    return _builder_page(
+        request,
+        segment=None,
         initial={"rules": json.dumps(EMPTY_RULES)},
+        save=lambda data: segment_create(
+            name=data["name"],
+            description=data["description"],
+            rules=data["rules"],
+            created_by=user,
+        ),
     )
-    if form.is_bound and form.is_valid():
-        user = request.user
-        assert isinstance(user, User)
-        try:
-            segment = segment_create(
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                rules=form.cleaned_data["rules"],
-                created_by=user,
-            )
-        except ApplicationError as error:
-            _add_service_error(form, error)
-        else:
-            messages.success(request, f"Segment “{segment.name}” saved.")
-            return redirect("segments:detail", pk=segment.pk)
-    return _render_builder(request, form, None)
 
 
 @role_required(Role.MARKETER)
 @require_http_methods(["GET", "POST"])
 def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment_or_404(pk)
-    form = SegmentForm(
-        request.POST if request.method == "POST" else None,
+    return _builder_page(
+        request,
+        segment=segment,
         initial={
             "name": segment.name,
             "description": segment.description,
             "rules": json.dumps(segment.rules),
         },
+        save=lambda data: segment_update(
+            segment_id=segment.pk,
+            name=data["name"],
+            description=data["description"],
+            rules=data["rules"],
+        ),
     )
-    if form.is_bound and form.is_valid():
-        rules: RuleGroup = form.cleaned_data["rules"]
-        try:
-            segment = segment_update(
-                segment_id=segment.pk,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                rules=rules,
-            )
-        except ApplicationError as error:
-            _add_service_error(form, error)
-        else:
-            messages.success(request, f"Segment “{segment.name}” saved.")
-            return redirect("segments:detail", pk=segment.pk)
-    return _render_builder(request, form, segment)
 
 
 @role_required(Role.MARKETER)

@@ -1,18 +1,17 @@
 """The rule builder in a real browser: build a nested rule, watch the count, save, open the page."""
 
 import json
-from datetime import timedelta
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from minicrm.accounts.models import User
 from minicrm.segments.models import Segment
-from tests.factories import CustomerFactory
+
+from .test_views import customer
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PEOPLE = [
@@ -30,17 +29,24 @@ PEOPLE = [
 @pytest.fixture
 def customers(db: None) -> None:
     for first_name, city, spend, orders in PEOPLE:
-        last = timezone.now() - timedelta(days=orders * 5) if orders else None
-        CustomerFactory(
-            first_name=first_name,
-            last_name="Rao",
-            email=f"{first_name.lower()}@example.com",
-            city=city,
-            total_spend=Decimal(spend),
-            order_count=orders,
-            first_order_at=last,
-            last_order_at=last,
-        )
+        customer(first_name, spend=spend, orders=orders, city=city, last_name="Rao")
+
+
+@dataclass
+class Builder:
+    base: str
+    count: Locator
+    root: Locator
+
+
+@pytest.fixture
+def builder(live_server: object, page: Page, marketer: User, customers: None) -> Builder:
+    """The new-segment page, open for a marketer, with its first count in."""
+    base = sign_in(page, live_server, marketer)
+    page.goto(f"{base}/segments/new/")
+    count = page.get_by_test_id("audience-count")
+    expect(count).to_have_text("7")  # an empty group is everyone
+    return Builder(base, count, page.locator("[data-rule-builder] > .rb-group"))
 
 
 def sign_in(page: Page, live_server: object, user: User) -> str:
@@ -66,14 +72,9 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_build_a_nested_rule_watch_the_count_save_and_open_the_segment(
-    live_server: object, page: Page, marketer: User, customers: None
+    page: Page, builder: Builder
 ) -> None:
-    base = sign_in(page, live_server, marketer)
-    page.goto(f"{base}/segments/new/")
-    count = page.get_by_test_id("audience-count")
-    expect(count).to_have_text("7")  # an empty group is everyone
-
-    root = page.locator("[data-rule-builder] > .rb-group")
+    base, count, root = builder.base, builder.count, builder.root
     root.locator(":scope > .rb-group-actions .rb-add-condition").click()
     first = condition_rows(root).nth(0)
     expect(first.locator(".rb-field")).to_be_focused()
@@ -130,6 +131,12 @@ def test_build_a_nested_rule_watch_the_count_save_and_open_the_segment(
     expect(page.get_by_test_id("segment-rules")).to_contain_text("Total spend at least ₹2,000")
     expect(page.locator("#segment-insights")).to_have_text("Insights appear here.")
     shot(page, "segment-page.png")
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete “Loyal or local”?")
+    expect(dialog).to_be_visible()
+    shot(page, "segment-delete-dialog.png", full_page=False)
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
 
     page.get_by_role("link", name="Members").click()
     expect(page.locator("tbody tr")).to_have_count(3)
@@ -156,13 +163,9 @@ def test_build_a_nested_rule_watch_the_count_save_and_open_the_segment(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_errors_sit_under_their_row_and_removing_a_row_keeps_focus(
-    live_server: object, page: Page, marketer: User, customers: None
+    page: Page, builder: Builder
 ) -> None:
-    base = sign_in(page, live_server, marketer)
-    page.goto(f"{base}/segments/new/")
-    count = page.get_by_test_id("audience-count")
-    expect(count).to_have_text("7")
-    root = page.locator("[data-rule-builder] > .rb-group")
+    count, root = builder.count, builder.root
     add = root.locator(":scope > .rb-group-actions .rb-add-condition")
     add.click()
     add.click()
@@ -242,3 +245,25 @@ def test_describe_your_audience_fills_the_builder_and_never_saves(
     expect(condition_rows(root)).to_have_count(0)
     expect(page.get_by_test_id("audience-count")).to_have_text("7")
     assert Segment.objects.count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="POST /api/v1/segments/parse answers 405: the segments router's /segments/{segment_id} "
+    "(a str converter) is mounted first and shadows it; drop this mark once the id routes use "
+    "{int:segment_id}",
+)
+def test_describe_with_the_built_in_parser_goes_through_the_session_and_csrf(
+    page: Page, builder: Builder, settings: object
+) -> None:
+    settings.AI_PROVIDER = "offline"  # type: ignore[attr-defined]
+    page.get_by_label("Describe your audience").fill("customers who spent over 2000")
+    page.get_by_role("button", name="Fill the builder").click()
+    expect(page.locator("[data-describe-status]")).to_contain_text("Total spend over ₹2,000")
+    first = condition_rows(builder.root).nth(0)
+    expect(first.locator(".rb-field")).to_have_value("total_spend")
+    expect(first.locator(".rb-operator")).to_have_value("gt")
+    expect(first.get_by_label("Total spend value")).to_have_value("2000")
+    expect(builder.count).to_have_text("4")

@@ -353,36 +353,29 @@
     for (const node of group.conditions) items.append(renderItem(group, node, depth));
     empty.hidden = group.conditions.length > 0;
 
+    // A new row or group goes at the end, takes the keyboard, and counts at once.
+    function append(node) {
+      group.conditions.push(node);
+      const item = renderItem(group, node, depth);
+      items.append(item);
+      empty.hidden = true;
+      renumber();
+      item.querySelector(".rb-field").focus();
+      sync();
+    }
+
     const addCondition = el("button", {
       type: "button",
       class: "btn btn-secondary btn-sm rb-add-condition",
-      onclick: () => {
-        const condition = newCondition();
-        group.conditions.push(condition);
-        const item = renderItem(group, condition, depth);
-        items.append(item);
-        empty.hidden = true;
-        renumber();
-        item.querySelector(".rb-field").focus();
-        sync();
-      },
+      onclick: () => append(newCondition()),
     }, icon("plus"), el("span", { text: "Add condition" }));
     const actions = el("div", { class: "rb-group-actions" }, addCondition);
     if (depth < MAX_DEPTH) {
       actions.append(el("button", {
         type: "button",
         class: "btn btn-ghost btn-sm rb-add-group",
-        onclick: () => {
-          const condition = newCondition();
-          const child = { match: group.match === "all" ? "any" : "all", conditions: [condition] };
-          group.conditions.push(child);
-          const item = renderItem(group, child, depth);
-          items.append(item);
-          empty.hidden = true;
-          renumber();
-          item.querySelector(".rb-field").focus();
-          sync();
-        },
+        // The opposite of the parent's match: nesting the same match would change nothing.
+        onclick: () => append({ match: group.match === "all" ? "any" : "all", conditions: [newCondition()] }),
       }, icon("folder-plus"), el("span", { text: "Add group" })));
     }
     card.append(head, items, el("p", { class: "rb-error rb-group-error", role: "alert", hidden: true }), actions);
