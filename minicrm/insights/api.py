@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
@@ -65,9 +65,9 @@ class ErrorOut(Schema):
     response={202: InsightOut},
     summary="Queue a new insight for the segment (marketer)",
 )
-def create_insight(request: HttpRequest, segment_id: int) -> Any:
+def create_insight(request: HttpRequest, segment_id: int) -> Status:
     user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return 202, insight_request(segment_id=segment_id, requested_by=user)
+    return Status(202, insight_request(segment_id=segment_id, requested_by=user))
 
 
 @router.get(

@@ -235,6 +235,8 @@ def _normalize(text: str) -> str:
         text,
         flags=re.IGNORECASE,
     )
+    # "Jan 15, 2025" is one date, not two clauses.
+    text = re.sub(r"\b(\d{1,2}(?:st|nd|rd|th)?),\s+(\d{4})\b", r"\1 \2", text)
     # "3 or more orders" is one condition too.
     text = re.sub(
         r"\bor\s+(?=(?:more|less|fewer|above|higher|below|under|over)\b)",
@@ -286,6 +288,7 @@ def _merge_bare_names(tokens: list[Token]) -> list[Token]:
             token.kind == "text"
             and isinstance(token.parsed, Bare)
             and last_clause is not None
+            and _fits_list(last_clause, token.parsed.text)
             and merged
             and merged[-1].kind in {"and", "or"}
         ):
@@ -299,6 +302,16 @@ def _merge_bare_names(tokens: list[Token]) -> list[Token]:
         elif token.kind not in {"and", "or"}:
             last_clause = None
     return merged
+
+
+def _fits_list(clause: Clause, name: str) -> bool:
+    """Only a tag-like word extends a tag list, only a proper name a list of places:
+    "from Pune and love shoes" must not read "love shoes" as a city."""
+    name = name.strip().strip("'\"")
+    if clause.kind == "tags":
+        return bool(re.fullmatch(r"#?[\w\-]+", name))
+    words = _place_name(name).split()
+    return name.lower() in COUNTRIES or all(word[:1].isupper() for word in words)
 
 
 def _extend_clause(clause: Clause, name: str, connector: Connector) -> None:

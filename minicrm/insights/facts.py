@@ -39,6 +39,10 @@ RECENCY_BUCKETS: list[tuple[str, str, int, int | None]] = [
     ("365+", "365+ days", 366, None),
 ]
 NEVER_BUCKET = ("never", "Never ordered")
+# Active: ordered in the last 90 days. Lapsed: ordered before, but not in the last 180 days.
+ACTIVE_DAYS, LAPSED_DAYS = 90, 180
+ACTIVE_BUCKETS = ("0-30", "31-90")
+LAPSED_BUCKETS = ("181-365", "365+")
 
 
 def rules_facts(*, rules: RuleGroup, today: date | None = None) -> dict[str, Any]:
@@ -61,6 +65,11 @@ def members_facts(*, members: QuerySet[Customer], today: date | None = None) -> 
         "version": FACTS_VERSION,
         "as_of": today.isoformat(),
         "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "windows": {
+            "active_days": ACTIVE_DAYS,
+            "lapsed_days": LAPSED_DAYS,
+            "trend_days": TREND_WINDOW_DAYS,
+        },
         "segment": segment,
         "base": base,
         "index": _indexes(segment, base),
@@ -72,6 +81,8 @@ def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool
     size = totals["customers"]
     revenue = totals["revenue"] or Decimal("0")
     orders = totals["orders"] or 0
+    active = sum(totals[f"rc_{key}"] for key in ACTIVE_BUCKETS)
+    lapsed = sum(totals[f"rc_{key}"] for key in LAPSED_BUCKETS)
     return {
         "customers": size,
         "revenue": _money(revenue),
@@ -81,7 +92,10 @@ def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool
         "avg_order_value": _money(revenue / orders) if orders else None,
         "orders_per_customer": round(orders / size, 2) if size else None,
         "repeat_rate": _ratio(size - totals["oc_0"] - totals["oc_1"], size),
-        "active_90_share": _ratio(totals["rc_0-30"] + totals["rc_31-90"], size),
+        "active_customers": active,
+        "active_share": _ratio(active, size),
+        "lapsed_customers": lapsed,
+        "lapsed_share": _ratio(lapsed, size),
         "order_count_distribution": [
             _bucket(key, label, totals[f"oc_{key}"], size)
             for key, label, _low, _high in ORDER_COUNT_BUCKETS
@@ -208,7 +222,8 @@ def _indexes(segment: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, f
         "avg_order_value",
         "orders_per_customer",
         "repeat_rate",
-        "active_90_share",
+        "active_share",
+        "lapsed_share",
     ]
     indexes = {key: _index(segment[key], base[key]) for key in keys}
     indexes["never_ordered_share"] = _index(

@@ -9,10 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .providers.base import MESSAGE_MAX_LENGTH, InsightContent
+from .content import MESSAGE_MAX_LENGTH, InsightContent
 
-LAPSED_BUCKETS = ("181-365", "365+")
-RECENT_BUCKETS = ("0-30", "31-90")
 MAX_FINDINGS = 6
 MAX_RECOMMENDATIONS = 4
 TIMES_SIGN = "\u00d7"
@@ -96,15 +94,15 @@ def read_signals(facts: dict[str, Any]) -> Signals:
         base_size=facts["base"]["customers"],
         share_of_customers=segment["share_of_customers"],
         share_of_revenue=segment["share_of_revenue"],
-        lapsed_share=round(sum(recency[key]["share"] for key in LAPSED_BUCKETS), 4),
-        lapsed=sum(recency[key]["customers"] for key in LAPSED_BUCKETS),
-        never_share=recency["never"]["share"],
+        lapsed_share=segment["lapsed_share"],
+        lapsed=segment["lapsed_customers"],
+        never_share=_never_share(segment),
         never=recency["never"]["customers"],
         one_order_share=orders["1"]["share"],
         one_order=orders["1"]["customers"],
         orders_change=segment["trend"]["orders_change"],
         spend_index=facts["index"]["avg_spend"],
-        active_share=segment["active_90_share"],
+        active_share=segment["active_share"],
         top_city=segment["top_cities"][0] if segment["top_cities"] else None,
     )
 
@@ -122,7 +120,10 @@ def money(value: float | None, currency: str) -> str:
 
 
 def times(index: float | None) -> str:
-    return "—" if index is None else f"{index:.1f}{TIMES_SIGN}"
+    if index is None:
+        return "—"
+    # Below 1 a second decimal matters: 0.18x and 0.24x read differently, 0.2x hides it.
+    return f"{index:.2f}{TIMES_SIGN}" if index < 1 else f"{index:.1f}{TIMES_SIGN}"
 
 
 def number(value: int) -> str:
@@ -141,7 +142,8 @@ def _headline(signals: Signals, facts: dict[str, Any]) -> str:
     theme = signals.theme
     if theme == "lapsed":
         return (
-            f"{pct(signals.lapsed_share)} of this segment has not ordered in over 180 days"
+            f"{pct(signals.lapsed_share)} of this segment has not ordered in over"
+            f" {facts['windows']['lapsed_days']} days"
             f" — {number(signals.lapsed)} customers to win back"
         )
     if theme == "never":
@@ -152,7 +154,8 @@ def _headline(signals: Signals, facts: dict[str, Any]) -> str:
     if theme == "valuable":
         return (
             f"{pct(signals.share_of_customers)} of customers bring"
-            f" {pct(signals.share_of_revenue)} of revenue"
+            f" {pct(signals.share_of_revenue)} of revenue — average spend"
+            f" {times(signals.spend_index)} the base"
         )
     if theme == "one_order":
         return (
@@ -195,16 +198,16 @@ def _findings(signals: Signals, facts: dict[str, Any]) -> list[str]:
             f" {base['orders_per_customer']}."
         )
     # Risk and engagement: the lapsed and never-ordered shares, against the base.
-    base_signals = _base_recency(base)
+    windows = facts["windows"]
     if signals.lapsed or signals.never:
         findings.append(
-            f"{pct(signals.lapsed_share)} have not ordered in over 180 days"
-            f" ({pct(base_signals['lapsed'])} of all customers) and"
-            f" {pct(signals.never_share)} have never ordered ({pct(base_signals['never'])})."
+            f"{pct(signals.lapsed_share)} have not ordered in over {windows['lapsed_days']} days"
+            f" ({pct(base['lapsed_share'])} of all customers) and"
+            f" {pct(signals.never_share)} have never ordered ({pct(_never_share(base))})."
         )
     findings.append(
-        f"{pct(signals.active_share)} ordered in the last 90 days, against"
-        f" {pct(base['active_90_share'])} of all customers;"
+        f"{pct(signals.active_share)} ordered in the last {windows['active_days']} days, against"
+        f" {pct(base['active_share'])} of all customers;"
         f" {pct(segment['repeat_rate'])} have ordered more than once"
         f" ({pct(base['repeat_rate'])} overall)."
     )
@@ -245,7 +248,8 @@ def _recommendations(signals: Signals, facts: dict[str, Any]) -> list[str]:
     if signals.lapsed_share >= 0.3:
         recommendations.append(
             f"Send a win-back message to the {number(signals.lapsed)} members with no order in"
-            " over 180 days, and test a time-limited offer against a plain reminder."
+            f" over {facts['windows']['lapsed_days']} days, and test a time-limited offer"
+            " against a plain reminder."
         )
     if signals.never_share >= 0.3:
         recommendations.append(
@@ -278,7 +282,7 @@ def _recommendations(signals: Signals, facts: dict[str, Any]) -> list[str]:
             f"{city['name']} is over-represented ({times(city['index'])} the base): a"
             " city-specific message or event could land better than a generic one."
         )
-    if segment["active_90_share"] >= 0.6:
+    if segment["active_share"] >= 0.6:
         recommendations.append(
             "Most members are active: a good audience for a new launch or a referral ask."
         )
@@ -294,12 +298,8 @@ def _recommendations(signals: Signals, facts: dict[str, Any]) -> list[str]:
     return recommendations
 
 
-def _base_recency(base: dict[str, Any]) -> dict[str, float]:
-    shares = {bucket["bucket"]: bucket["share"] for bucket in base["recency"]}
-    return {
-        "lapsed": round(sum(shares[key] for key in LAPSED_BUCKETS), 4),
-        "never": shares["never"],
-    }
+def _never_share(figures: dict[str, Any]) -> float:
+    return next(b["share"] for b in figures["recency"] if b["bucket"] == "never")
 
 
 def _empty_base(facts: dict[str, Any]) -> InsightContent:
@@ -327,7 +327,8 @@ def _empty_segment(facts: dict[str, Any]) -> InsightContent:
             f"The rules match none of the {number(base['customers'])} customers.",
             "So there is no revenue, order or recency figure to compare with the base.",
             f"For reference, all customers average {money(base['avg_spend'], currency)} spent"
-            f" and {pct(base['active_90_share'])} ordered in the last 90 days.",
+            f" and {pct(base['active_share'])} ordered in the last"
+            f" {facts['windows']['active_days']} days.",
         ],
         recommendations=[
             "Loosen the rules (a lower threshold or a longer time window) and watch the live"
@@ -425,7 +426,7 @@ def _offer(objective: str) -> str:
 
 
 def _messages_for(theme: str, *, offer: str = "") -> list[str]:
-    suffix = f" — {offer}" if offer else ""
+    suffix = f", with {offer}" if offer else ""
     messages = [template.replace("{offer}", suffix) for template in MESSAGES[theme]]
     return [_fit(message) for message in messages]
 

@@ -1,7 +1,9 @@
 """Fixtures for the insight tests: a small customer base whose every figure is known."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -11,8 +13,10 @@ from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 from tests.factories import CustomerFactory
 
+from .fake_gemini import FakeGemini
+
 TODAY = date(2025, 6, 30)
-HIGH_SPENDERS = {
+HIGH_SPENDERS: dict[str, Any] = {
     "match": "all",
     "conditions": [{"field": "total_spend", "operator": "gte", "value": 1000}],
 }
@@ -32,7 +36,7 @@ def add_order(customer: Customer, amount: str, day: str, status: str = "complete
     )
 
 
-def segment_create(name: str, rules: dict[str, object]) -> Segment:
+def segment_create(name: str, rules: dict[str, Any]) -> Segment:
     return Segment.objects.create(name=name, rules=parse_rules(rules).to_dict())
 
 
@@ -70,3 +74,61 @@ def known_base(db: None) -> dict[str, Customer]:
     for customer in people.values():
         customer.refresh_from_db()
     return people
+
+
+LAPSED: dict[str, Any] = {
+    "match": "all",
+    "conditions": [{"field": "last_order_date", "operator": "not_in_last_days", "value": 180}],
+}
+NEW_CUSTOMERS: dict[str, Any] = {
+    "match": "all",
+    "conditions": [{"field": "signup_date", "operator": "in_last_days", "value": 30}],
+}
+
+
+@pytest.fixture
+def contrasting_base(db: None) -> dict[str, list[Customer]]:
+    """25 customers in four groups, TODAY = 2025-06-30.
+
+    vip (4, Bengaluru): signed up 2023, 4 orders of 5000 in the last 60 days each.
+    lapsed (10, Delhi): signed up 2023, 600 + 400 ordered 200 and 400 days ago.
+    new (6, Mumbai): signed up in June 2025, one order of 800 in June.
+    never (5, Pune): signed up 2024, no orders.
+    """
+    groups: dict[str, list[Customer]] = {
+        "vip": [CustomerFactory(city="Bengaluru", signed_up_at=at("2023-02-01")) for _ in range(4)],
+        "lapsed": [CustomerFactory(city="Delhi", signed_up_at=at("2023-03-01")) for _ in range(10)],
+        "new": [
+            CustomerFactory(city="Mumbai", signed_up_at=at(f"2025-06-{10 + i}")) for i in range(6)
+        ],
+        "never": [CustomerFactory(city="Pune", signed_up_at=at("2024-05-01")) for _ in range(5)],
+    }
+    for customer in groups["vip"]:
+        for day in ["2025-05-05", "2025-05-20", "2025-06-10", "2025-06-25"]:
+            add_order(customer, "5000", day)
+    for customer in groups["lapsed"]:
+        add_order(customer, "600", "2024-06-01")
+        add_order(customer, "400", "2024-12-12")
+    for index, customer in enumerate(groups["new"]):
+        add_order(customer, "800", f"2025-06-{12 + index}")
+    customer_stats_recompute(
+        customer_ids=[customer.pk for members in groups.values() for customer in members]
+    )
+    return groups
+
+
+@pytest.fixture
+def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
+    """A fake Gemini server, with the settings that point the real SDK at it."""
+    server = FakeGemini()
+    server.start()
+    settings.AI_PROVIDER = "gemini"
+    settings.GEMINI_API_KEY = "test-key"
+    settings.GEMINI_MODEL = "gemini-test"
+    settings.GEMINI_BASE_URL = server.url
+    settings.GEMINI_TIMEOUT_SECONDS = 0.5
+    settings.GEMINI_RETRY_ATTEMPTS = 3
+    settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
+    settings.INSIGHT_RETRY_BASE_SECONDS = 0.01
+    yield server
+    server.stop()

@@ -26,7 +26,10 @@ BASE = {
     "avg_order_value": 1269.23,  # 16500 / 13
     "orders_per_customer": 2.17,
     "repeat_rate": 0.5,
-    "active_90_share": 0.5,
+    "active_customers": 3,
+    "active_share": 0.5,
+    "lapsed_customers": 1,  # D, last order 2023
+    "lapsed_share": 0.1667,
     "order_count_distribution": [
         bucket("0", "0 orders", 1, 0.1667),
         bucket("1", "1 order", 2, 0.3333),
@@ -71,7 +74,10 @@ SEGMENT = {
     "avg_order_value": 1454.55,
     "orders_per_customer": 3.67,
     "repeat_rate": 1.0,
-    "active_90_share": 1.0,
+    "active_customers": 3,
+    "active_share": 1.0,
+    "lapsed_customers": 0,
+    "lapsed_share": 0.0,
     "order_count_distribution": [
         bucket("0", "0 orders", 0, 0.0),
         bucket("1", "1 order", 0, 0.0),
@@ -112,6 +118,7 @@ def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Custome
         "version": 1,
         "as_of": "2025-06-30",
         "currency": "₹",
+        "windows": {"active_days": 90, "lapsed_days": 180, "trend_days": 90},
         "segment": SEGMENT,
         "base": BASE,
         "index": {
@@ -120,7 +127,8 @@ def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Custome
             "avg_order_value": 1.15,
             "orders_per_customer": 1.69,
             "repeat_rate": 2.0,
-            "active_90_share": 2.0,
+            "active_share": 2.0,
+            "lapsed_share": 0.0,
             "never_ordered_share": 0.0,
         },
     }
@@ -140,13 +148,14 @@ def test_rules_matching_everyone_are_the_base_itself(known_base: dict[str, Custo
         "base_share": 0.3333,
         "index": 1.0,
     }
-    assert {key: value for key, value in facts["index"].items()} == {
+    assert facts["index"] == {
         "avg_spend": 1.0,
         "median_spend": 1.0,
         "avg_order_value": 1.0,
         "orders_per_customer": 1.0,
         "repeat_rate": 1.0,
-        "active_90_share": 1.0,
+        "active_share": 1.0,
+        "lapsed_share": 1.0,
         "never_ordered_share": 1.0,
     }
     # One pass over the base (totals, median, cities, countries, trend): no second scan.

@@ -166,6 +166,7 @@ class GeminiProvider(Provider):
             response_mime_type="application/json",
             response_schema=schema,
             temperature=0.4,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
         try:
             with self._client() as client:
@@ -187,7 +188,7 @@ class GeminiProvider(Provider):
             ) from error
         except httpx2.TransportError as error:
             raise ProviderTransientError(f"Could not reach Gemini: {error}") from error
-        except errors.UnknownApiResponseError as error:
+        except (errors.UnknownApiResponseError, json.JSONDecodeError) as error:
             raise ProviderError(f"Gemini sent a response that is not JSON: {error}") from error
         return _read_answer(response, schema)
 
