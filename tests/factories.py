@@ -1,11 +1,12 @@
 """factory_boy factories shared by the tests."""
 
 from datetime import UTC
+from decimal import Decimal
 
 import factory
 
 from minicrm.accounts.models import Role, User
-from minicrm.customers.models import Customer
+from minicrm.customers.models import Customer, Order
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
 
@@ -46,3 +47,18 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     city = factory.Faker("random_element", elements=["Mumbai", "Delhi", "Pune", "Chennai"])
     country = "India"
     signed_up_at = factory.Faker("date_time_between", start_date="-2y", tzinfo=UTC)
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """An order written straight to the table: stats do not follow, so tests that need exact
+    stats create orders through `orders_bulk_upsert` (or call `customer_stats_recompute`)."""
+
+    class Meta:
+        model = Order
+
+    external_id = factory.Sequence(lambda n: f"ord-{n:07d}")
+    customer = factory.SubFactory(CustomerFactory)
+    amount = Decimal("499.00")
+    currency = "INR"
+    status = Order.Status.COMPLETED
+    ordered_at = factory.Faker("date_time_between", start_date="-1y", tzinfo=UTC)

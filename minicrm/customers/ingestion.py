@@ -53,7 +53,7 @@ def _text(max_length: int) -> PlainValidator:
     def parse(value: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise _error("text_type", "Must be text.")
         text = str(value).strip()
         if len(text) > max_length:
@@ -65,7 +65,7 @@ def _text(max_length: int) -> PlainValidator:
 
 def _external_id(value: Any) -> str:
     # Callers' keys are often numbers in JSON; they are the same key as their text form.
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _error("external_id_type", "Must be text (or a whole number).")
     text = str(value).strip()
     if not text:
@@ -131,7 +131,7 @@ def _tags(value: Any) -> list[str]:
         # A CSV cell holds the tags in one string: "vip|newsletter" or "vip, newsletter".
         items: list[Any] = value.replace("|", ",").replace(";", ",").split(",")
         items = [item for item in items if item.strip()]
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
         raise _error("tags_type", "Must be a list of short texts (or one text split by | or ,).")
@@ -172,7 +172,7 @@ def _consent(value: Any) -> bool | None:
     # None means "not given": a new customer gets the default, an existing one keeps theirs.
     if value is None or isinstance(value, bool):
         return value
-    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
     if text == "":
         return None
     if text in {"true", "yes", "y", "1", "on", "t"}:

@@ -16,13 +16,13 @@ Semantics callers rely on:
   deletion recomputes the affected customers with one grouped aggregate.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DecimalField, Field, Max, Min, Model, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Count, DecimalField, Max, Min, Sum
 from django.utils import timezone
 
 from minicrm.core.errors import NotFoundError
@@ -37,6 +37,7 @@ from .ingestion import (
     rows_validate,
 )
 from .models import Customer, CustomerTag, Order
+from .sql import chunks, column, datetime_adapter, executemany, insert_sql, json_adapter, update_sql
 
 __all__ = [
     "MAX_BATCH_ROWS",
@@ -50,7 +51,6 @@ __all__ = [
     "orders_bulk_upsert",
 ]
 
-T = TypeVar("T")
 Stats = tuple[Decimal, int, datetime | None, datetime | None]
 
 COMPLETED = Order.Status.COMPLETED.value
@@ -69,53 +69,6 @@ CUSTOMER_FIELDS = (
     "marketing_consent",
 )
 STATS_FIELDS = ("total_spend", "order_count", "first_order_at", "last_order_at")
-
-
-# --- SQL helpers ------------------------------------------------------------------------------
-# Model instances cost more than the database itself at 50,000 rows a second, so writes go
-# through `executemany` with values adapted by the backend's own adapters (the ones the ORM uses).
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    # SQLite, as Django configures it, takes at most 999 parameters in one statement.
-    size = connection.features.max_query_params or 5000
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    if not isinstance(field, Field) or not field.column:
-        raise TypeError(f"{model.__name__}.{name} is not a concrete column")
-    return connection.ops.quote_name(field.column)
-
-
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _insert_sql(model: type[Model], names: Sequence[str]) -> str:
-    columns = ", ".join(_column(model, name) for name in names)
-    marks = ", ".join(["%s"] * len(names))
-    # Identifiers come from model metadata, quoted; every value is a parameter.
-    return f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})"  # noqa: S608
-
-
-def _update_sql(model: type[Model], assignments: Sequence[str]) -> str:
-    """`UPDATE ... WHERE id = %s`; each assignment is a field name or a ready `column = expr`."""
-    parts = [part if "=" in part else f"{_column(model, part)} = %s" for part in assignments]
-    where = _column(model, "id")
-    return f"UPDATE {_table(model)} SET {', '.join(parts)} WHERE {where} = %s"  # noqa: S608
-
-
-def _executemany(sql: str, params: list[tuple[Any, ...]]) -> None:
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
-
-
-def _json(value: Any) -> Any:
-    return Customer._meta.get_field("attributes").get_db_prep_save(value, connection)
 
 
 def _atomic_with_retry(store: Callable[[], BulkResult]) -> BulkResult:
@@ -155,7 +108,7 @@ def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
     now = timezone.now()
     keys = [row.external_id for _index, row in valid]
     stored_by_key: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         locked = Customer.objects.select_for_update().filter(external_id__in=chunk)
         for values in locked.values("id", "external_id", *CUSTOMER_FIELDS):
             stored_by_key[values["external_id"]] = values
@@ -203,60 +156,53 @@ def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
         else:
             result.unchanged += 1
 
-    _customers_insert(inserts, now=now)
-    adapt = connection.ops.adapt_datetimefield_value
-    _executemany(
-        _update_sql(Customer, [*CUSTOMER_FIELDS, "updated_at"]),
+    params = _customer_params()
+    stamp = datetime_adapter()(now)
+    executemany(
+        insert_sql(
+            Customer, ["external_id", *CUSTOMER_FIELDS, *STATS_FIELDS, "created_at", "updated_at"]
+        ),
         [
-            (
-                *(values[name] for name in CUSTOMER_FIELDS[:6]),
-                _json(values["attributes"]),
-                adapt(values["signed_up_at"]),
-                values["marketing_consent"],
-                adapt(now),
-                values["id"],
-            )
+            (values["external_id"], *params(values), ZERO, 0, None, None, stamp, stamp)
+            for values in inserts
+        ],
+    )
+    executemany(
+        update_sql(Customer, [*CUSTOMER_FIELDS, "updated_at"]),
+        [
+            (*params(values), stamp, values["id"])
             for values in sorted(updates, key=lambda values: values["id"])
         ],
     )
     if new_tags:
         ids = _customer_ids(list(new_tags))
         tag_adds += [(ids[key], tag) for key, tags in new_tags.items() for tag in tags]
-    for tag_ids in _chunks(tag_removes):
+    for tag_ids in chunks(tag_removes):
         CustomerTag.objects.filter(id__in=tag_ids).delete()
-    _executemany(_insert_sql(CustomerTag, ["customer", "name"]), tag_adds)
+    executemany(insert_sql(CustomerTag, ["customer", "name"]), tag_adds)
     return result
 
 
-def _customers_insert(inserts: list[dict[str, Any]], *, now: datetime) -> None:
-    adapt = connection.ops.adapt_datetimefield_value
-    stamp = adapt(now)
-    names = ["external_id", *CUSTOMER_FIELDS, *STATS_FIELDS, "created_at", "updated_at"]
-    _executemany(
-        _insert_sql(Customer, names),
-        [
-            (
-                values["external_id"],
-                *(values[name] for name in CUSTOMER_FIELDS[:6]),
-                _json(values["attributes"]),
-                adapt(values["signed_up_at"]),
-                values["marketing_consent"],
-                ZERO,
-                0,
-                None,
-                None,
-                stamp,
-                stamp,
-            )
-            for values in inserts
-        ],
-    )
+def _customer_params() -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function turning a customer's CUSTOMER_FIELDS values into statement parameters."""
+    adapt = datetime_adapter()
+    as_json = json_adapter(Customer, "attributes")
+
+    def params(values: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            *(values[name] for name in CUSTOMER_FIELDS[:6]),
+            as_json(values["attributes"]),
+            adapt(values["signed_up_at"]),
+            values["marketing_consent"],
+        )
+
+    return params
 
 
 def _tags_of(customer_ids: list[int]) -> dict[int, dict[str, int]]:
     """Each customer's tags as {name: tag row id}."""
     tags: dict[int, dict[str, int]] = {}
-    for chunk in _chunks(customer_ids):
+    for chunk in chunks(customer_ids):
         rows = CustomerTag.objects.filter(customer_id__in=chunk)
         for tag_id, customer_id, name in rows.values_list("id", "customer_id", "name"):
             tags.setdefault(customer_id, {})[name] = tag_id
@@ -265,7 +211,7 @@ def _tags_of(customer_ids: list[int]) -> dict[int, dict[str, int]]:
 
 def _customer_ids(keys: Sequence[str], *, lock: bool = False) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         customers = Customer.objects.filter(external_id__in=chunk)
         if lock:
             customers = customers.select_for_update()
@@ -290,10 +236,10 @@ def orders_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
 def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     result = BulkResult()
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = datetime_adapter()
     stamp = adapt(now)
     stored_by_key: dict[str, tuple[int, int, Decimal, str, str, datetime]] = {}
-    for chunk in _chunks([row.external_id for _index, row in valid]):
+    for chunk in chunks([row.external_id for _index, row in valid]):
         locked = Order.objects.select_for_update().filter(external_id__in=chunk)
         for order_id, key, *values in locked.values_list(
             "id", "external_id", "customer_id", "amount", "currency", "status", "ordered_at"
@@ -349,8 +295,8 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         if COMPLETED in (status, old_status) and counted != counted_before:
             recompute.update((old_customer, customer_id))
 
-    _executemany(
-        _insert_sql(
+    executemany(
+        insert_sql(
             Order,
             [
                 "external_id",
@@ -365,10 +311,8 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         ),
         inserts,
     )
-    _executemany(
-        _update_sql(
-            Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]
-        ),
+    executemany(
+        update_sql(Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]),
         sorted(updates, key=lambda params: params[-1]),
     )
     _stats_increment(
@@ -399,9 +343,9 @@ def _stats_increment(additions: dict[int, list[Any]], *, now: datetime) -> None:
     Adding is exact because stats only ever grow when orders are added; SQLite compares the
     stored date-times as text, which sorts like time because Django writes one fixed format.
     """
-    first, last = _column(Customer, "first_order_at"), _column(Customer, "last_order_at")
-    total, count = _column(Customer, "total_spend"), _column(Customer, "order_count")
-    sql = _update_sql(
+    first, last = column(Customer, "first_order_at"), column(Customer, "last_order_at")
+    total, count = column(Customer, "total_spend"), column(Customer, "order_count")
+    sql = update_sql(
         Customer,
         [
             f"{total} = {total} + %s",
@@ -411,14 +355,14 @@ def _stats_increment(additions: dict[int, list[Any]], *, now: datetime) -> None:
             "updated_at",
         ],
     )
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = datetime_adapter()
     stamp = adapt(now)
     params = []
     for customer_id in sorted(additions):
         amount, orders, earliest, latest = additions[customer_id]
         earliest, latest = adapt(earliest), adapt(latest)
         params.append((amount, orders, earliest, earliest, latest, latest, stamp, customer_id))
-    _executemany(sql, params)
+    executemany(sql, params)
 
 
 def customer_stats_recompute(*, customer_ids: Iterable[int], now: datetime | None = None) -> int:
@@ -431,21 +375,21 @@ def customer_stats_recompute(*, customer_ids: Iterable[int], now: datetime | Non
     if not ids:
         return 0
     stored: dict[int, Stats] = {}
-    for id_chunk in _chunks(ids):
+    for id_chunk in chunks(ids):
         locked = Customer.objects.select_for_update().filter(id__in=id_chunk)
         for customer_id, *stats in locked.values_list("id", *STATS_FIELDS):
             stored[customer_id] = tuple(stats)
     fresh = dict.fromkeys(stored, NO_STATS)
-    for id_chunk in _chunks(list(stored)):
+    for id_chunk in chunks(list(stored)):
         fresh.update(_stats_aggregate(id_chunk))
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = datetime_adapter()
     stamp = adapt(now or timezone.now())
     changes = [
         (total, count, adapt(first), adapt(last), stamp, customer_id)
         for customer_id, (total, count, first, last) in fresh.items()
         if (total, count, first, last) != stored[customer_id]
     ]
-    _executemany(_update_sql(Customer, [*STATS_FIELDS, "updated_at"]), changes)
+    executemany(update_sql(Customer, [*STATS_FIELDS, "updated_at"]), changes)
     return len(changes)
 
 
@@ -467,7 +411,7 @@ def _stats_aggregate(customer_ids: Sequence[int]) -> dict[int, Stats]:
 
 
 def customer_stats_rebuild(
-    *, batch_size: int = 5000, on_progress: Callable[[int], None] | None = None
+    *, batch_size: int = 5000, on_progress: Callable[[int], object] | None = None
 ) -> int:
     """Recompute every customer's stats from the orders, a batch of customers per transaction.
 
@@ -498,10 +442,10 @@ def orders_bulk_delete(*, external_ids: Sequence[str]) -> int:
     """
     with transaction.atomic():
         found: list[tuple[int, int, str]] = []
-        for chunk in _chunks(list(dict.fromkeys(external_ids))):
+        for chunk in chunks(list(dict.fromkeys(external_ids))):
             locked = Order.objects.select_for_update().filter(external_id__in=chunk)
             found += locked.values_list("id", "customer_id", "status")
-        for order_ids in _chunks([order_id for order_id, _customer, _status in found]):
+        for order_ids in chunks([order_id for order_id, _customer, _status in found]):
             Order.objects.filter(id__in=order_ids).delete()
         customer_stats_recompute(
             customer_ids={customer for _id, customer, status in found if status == COMPLETED}

@@ -1,0 +1,337 @@
+"""Realistic, reproducible demo customers and orders, generated fast enough for a million rows.
+
+Indian and international customers signed up over about three years, tags, order amounts with a
+long tail (lognormal), more orders from October to December, about 15% of customers who never
+ordered, a share of lapsed ones, and some cancelled or refunded orders. Rows are written with
+`executemany` in one transaction per chunk, and each customer's stats are computed exactly while
+their orders are generated, so the result is the same as going through the ingestion services.
+The same seed on the same day gives the same data (dates are anchored to today's midnight UTC).
+"""
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import Max
+
+from .models import Customer, CustomerTag, Order
+from .sql import datetime_adapter, executemany, insert_sql, json_adapter
+
+CHUNK_CUSTOMERS = 2000
+NEVER_ORDERED_SHARE = 0.15
+LAPSED_SHARE = 0.2  # of the customers who ordered: nothing in the last LAPSED_DAYS
+LAPSED_DAYS = 180
+HISTORY_DAYS = 3 * 365
+# Relative order volume by month (January first): the festive season and year-end sales.
+MONTH_WEIGHTS = (1.0, 0.9, 1.0, 0.95, 1.0, 0.9, 0.95, 1.05, 1.1, 1.6, 1.8, 1.7)
+STATUS_NAMES = ["completed", "cancelled", "refunded"]
+STATUS_WEIGHTS = [0.92, 0.05, 0.03]
+
+# fmt: off
+INDIAN_FIRST = [
+    "Aarav", "Vivaan", "Aditya", "Vihaan", "Arjun", "Sai", "Reyansh", "Ayaan", "Krishna",
+    "Ishaan", "Rohan", "Kabir", "Dev", "Rahul", "Ananya", "Diya", "Aadhya", "Saanvi", "Myra",
+    "Isha", "Priya", "Kavya", "Riya", "Meera", "Pooja", "Sneha", "Lakshmi", "Nisha", "Tara",
+]
+INDIAN_LAST = [
+    "Sharma", "Verma", "Gupta", "Iyer", "Nair", "Reddy", "Patel", "Shah", "Mehta", "Rao",
+    "Singh", "Kumar", "Das", "Bose", "Chatterjee", "Menon", "Pillai", "Joshi", "Kulkarni",
+    "Desai", "Agarwal", "Banerjee", "Mukherjee", "Naidu", "Khan", "Fernandes", "Kapoor",
+]
+WORLD_FIRST = [
+    "James", "Olivia", "Liam", "Emma", "Noah", "Sofia", "Lucas", "Mia", "Omar", "Layla",
+    "Chen", "Yuki", "Hana", "Mateo",
+]
+WORLD_LAST = [
+    "Smith", "Johnson", "Brown", "Garcia", "Martin", "Muller", "Rossi", "Tanaka", "Kim", "Ali",
+    "Silva", "Wilson",
+]
+# fmt: on
+INDIAN_CITIES = (
+    ("Mumbai", 14),
+    ("Delhi", 13),
+    ("Bengaluru", 12),
+    ("Hyderabad", 8),
+    ("Chennai", 8),
+    ("Pune", 7),
+    ("Kolkata", 6),
+    ("Ahmedabad", 5),
+    ("Jaipur", 4),
+    ("Lucknow", 3),
+    ("Kochi", 3),
+    ("Chandigarh", 3),
+    ("Indore", 2),
+    ("Surat", 2),
+)
+WORLD_CITIES = (
+    ("Dubai", "United Arab Emirates", 5),
+    ("London", "United Kingdom", 4),
+    ("Singapore", "Singapore", 4),
+    ("New York", "United States", 3),
+    ("Toronto", "Canada", 3),
+    ("Sydney", "Australia", 2),
+    ("Kathmandu", "Nepal", 2),
+    ("Colombo", "Sri Lanka", 2),
+    ("Berlin", "Germany", 1),
+)
+INDIA_SHARE = 0.8
+CHANNELS = ("instagram", "google", "referral", "organic", "marketplace")
+CATEGORIES = ("apparel", "footwear", "beauty", "home", "accessories")
+VIP_SPEND = Decimal("50000")
+
+
+@dataclass(frozen=True)
+class DemoCounts:
+    customers: int
+    orders: int
+    tags: int
+
+
+def _weighted(rng: random.Random, choices: list[Any], weights: list[float]) -> Any:
+    return rng.choices(choices, weights=weights)[0]
+
+
+@dataclass
+class _Plan:
+    """What the generator draws once: the order count of every customer, summing to `orders`."""
+
+    counts: list[int]
+
+    @classmethod
+    def draw(cls, rng: random.Random, *, customers: int, orders: int) -> "_Plan":
+        # Buyers' appetites are lognormal, so a few customers place many orders (the long tail).
+        weights = [
+            0.0 if rng.random() < NEVER_ORDERED_SHARE else rng.lognormvariate(0, 1.0)
+            for _ in range(customers)
+        ]
+        total = sum(weights)
+        if total == 0 and orders:
+            weights[0] = total = 1.0
+        counts = [math.floor(orders * weight / total) if total else 0 for weight in weights]
+        buyers = [index for index, weight in enumerate(weights) if weight]
+        rng.shuffle(buyers)
+        for position in range(orders - sum(counts)):
+            counts[buyers[position % len(buyers)]] += 1
+        return cls(counts)
+
+
+def demo_seed(
+    *,
+    customers: int,
+    orders: int,
+    seed: int = 42,
+    on_progress: Callable[[int], object] | None = None,
+) -> DemoCounts:
+    """Add `customers` customers with `orders` orders in total; return what was written.
+
+    `on_progress` receives the number of customers written after each chunk.
+    """
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    plan = _Plan.draw(rng, customers=customers, orders=orders)
+    first_id = (Customer.objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    writer = _Writer(now=now)
+    written = DemoCounts(0, 0, 0)
+    for start in range(0, customers, CHUNK_CUSTOMERS):
+        stop = min(start + CHUNK_CUSTOMERS, customers)
+        with transaction.atomic():
+            chunk = writer.write(rng, first_id=first_id + start, counts=plan.counts[start:stop])
+        written = DemoCounts(
+            written.customers + chunk.customers,
+            written.orders + chunk.orders,
+            written.tags + chunk.tags,
+        )
+        if on_progress:
+            on_progress(stop - start)
+    # Customer ids were given explicitly; PostgreSQL's sequence has to be told.
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Customer]):
+            cursor.execute(sql)
+    return written
+
+
+def _money_text(paise: int) -> Any:
+    # SQLite stores the text form anyway; the servers want a Decimal for their NUMERIC columns.
+    return f"{paise // 100}.{paise % 100:02d}"
+
+
+def _money_decimal(paise: int) -> Any:
+    return Decimal(paise).scaleb(-2)
+
+
+class _Writer:
+    """Generates one chunk of customers with their orders and writes it."""
+
+    def __init__(self, *, now: datetime) -> None:
+        self.now = now
+        self.adapt = datetime_adapter()
+        self.as_json = json_adapter(Customer, "attributes")
+        self.stamp = self.adapt(now)
+        self.money = _money_text if connection.vendor == "sqlite" else _money_decimal
+        self.month_ceiling = max(MONTH_WEIGHTS)
+        self.customer_sql = insert_sql(
+            Customer,
+            [
+                "id",
+                "external_id",
+                "email",
+                "first_name",
+                "last_name",
+                "phone",
+                "city",
+                "country",
+                "attributes",
+                "marketing_consent",
+                "signed_up_at",
+                "total_spend",
+                "order_count",
+                "first_order_at",
+                "last_order_at",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        self.order_sql = insert_sql(
+            Order,
+            [
+                "external_id",
+                "customer",
+                "amount",
+                "currency",
+                "status",
+                "ordered_at",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        self.tag_sql = insert_sql(CustomerTag, ["customer", "name"])
+        self.city_names = [city for city, _weight in INDIAN_CITIES]
+        self.city_weights = [float(weight) for _city, weight in INDIAN_CITIES]
+        self.world = [(city, country) for city, country, _weight in WORLD_CITIES]
+        self.world_weights = [float(weight) for _city, _country, weight in WORLD_CITIES]
+
+    def write(self, rng: random.Random, *, first_id: int, counts: list[int]) -> DemoCounts:
+        customer_rows: list[tuple[Any, ...]] = []
+        order_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[int, str]] = []
+        for offset, order_count in enumerate(counts):
+            customer_id = first_id + offset
+            customer, orders, tags = self._customer(rng, customer_id, order_count)
+            customer_rows.append(customer)
+            order_rows += orders
+            tag_rows += [(customer_id, tag) for tag in tags]
+        executemany(self.customer_sql, customer_rows)
+        executemany(self.order_sql, order_rows)
+        executemany(self.tag_sql, tag_rows)
+        return DemoCounts(len(customer_rows), len(order_rows), len(tag_rows))
+
+    def _customer(
+        self, rng: random.Random, customer_id: int, order_count: int
+    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[str]]:
+        if rng.random() < INDIA_SHARE:
+            first, last = rng.choice(INDIAN_FIRST), rng.choice(INDIAN_LAST)
+            city = _weighted(rng, self.city_names, self.city_weights)
+            country = "India"
+            phone = f"+91 9{rng.randrange(10**9):09d}"
+        else:
+            first, last = rng.choice(WORLD_FIRST), rng.choice(WORLD_LAST)
+            city, country = _weighted(rng, self.world, self.world_weights)
+            phone = f"+{rng.randrange(1, 99)} {rng.randrange(10**9):09d}"
+        # Sign-ups grow over time: more recent days are likelier (square root of a uniform).
+        days_ago = HISTORY_DAYS * (1 - math.sqrt(rng.random()))
+        signed_up = self.now - timedelta(days=days_ago, seconds=rng.randrange(86400))
+        consent = rng.random() < 0.8
+        lapsed = rng.random() < LAPSED_SHARE
+        orders, stats = self._orders(rng, customer_id, order_count, signed_up, lapsed=lapsed)
+        total_paise, completed, first_at, last_at = stats
+        tags = self._tags(rng, consent=consent, order_count=order_count, spend=total_paise)
+        attributes = {"channel": rng.choice(CHANNELS), "favourite": rng.choice(CATEGORIES)}
+        customer = (
+            customer_id,
+            f"CUST-{customer_id:07d}",
+            f"{first}.{last}{customer_id}@example.com".lower(),
+            first,
+            last,
+            phone,
+            city,
+            country,
+            self.as_json(attributes),
+            consent,
+            self.adapt(signed_up),
+            self.money(total_paise),
+            completed,
+            self.adapt(first_at),
+            self.adapt(last_at),
+            self.adapt(signed_up),
+            self.stamp,
+        )
+        return customer, orders, tags
+
+    def _orders(
+        self,
+        rng: random.Random,
+        customer_id: int,
+        count: int,
+        signed_up: datetime,
+        *,
+        lapsed: bool,
+    ) -> tuple[list[tuple[Any, ...]], tuple[int, int, datetime | None, datetime | None]]:
+        end = self.now - timedelta(days=LAPSED_DAYS) if lapsed else self.now
+        span = max((end - signed_up).total_seconds(), 3600.0)
+        rows = []
+        total_paise = completed = 0
+        first_at: datetime | None = None
+        last_at: datetime | None = None
+        # A customer spends on a similar scale each time: their own median, then the long tail.
+        median = rng.lognormvariate(7.3, 0.6)
+        for number in range(count):
+            ordered_at = self._moment(rng, signed_up, span)
+            paise = max(4900, min(50_000_000, int(rng.lognormvariate(math.log(median), 0.7) * 100)))
+            status = _weighted(rng, STATUS_NAMES, STATUS_WEIGHTS)
+            if status == "completed":
+                total_paise += paise
+                completed += 1
+                first_at = ordered_at if first_at is None or ordered_at < first_at else first_at
+                last_at = ordered_at if last_at is None or ordered_at > last_at else last_at
+            rows.append(
+                (
+                    f"ORD-{customer_id:07d}-{number:04d}",
+                    customer_id,
+                    self.money(paise),
+                    "INR",
+                    status,
+                    self.adapt(ordered_at),
+                    self.stamp,
+                    self.stamp,
+                )
+            )
+        return rows, (total_paise, completed, first_at, last_at)
+
+    def _moment(self, rng: random.Random, start: datetime, span: float) -> datetime:
+        # Rejection sampling on the month weights gives the festive-season peak.
+        while True:
+            moment = start + timedelta(seconds=int(rng.random() * span))
+            if rng.random() * self.month_ceiling <= MONTH_WEIGHTS[moment.month - 1]:
+                return moment
+
+    def _tags(
+        self, rng: random.Random, *, consent: bool, order_count: int, spend: int
+    ) -> list[str]:
+        tags = []
+        if spend >= VIP_SPEND * 100:
+            tags.append("vip")
+        if consent and rng.random() < 0.5:
+            tags.append("newsletter")
+        if order_count >= 15 and rng.random() < 0.3:
+            tags.append("wholesale")
+        if rng.random() < 0.3:
+            tags.append("app-user")
+        if rng.random() < 0.05:
+            tags.append("student")
+        return tags

@@ -1,0 +1,399 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.customers.models import Customer, CustomerTag, Order
+from minicrm.customers.services import (
+    BulkResult,
+    RowError,
+    customer_stats_rebuild,
+    customer_stats_recompute,
+    customers_bulk_upsert,
+    order_delete,
+    orders_bulk_delete,
+    orders_bulk_upsert,
+)
+from tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def order(key: str, customer: str, amount: str, day: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "external_id": key,
+        "customer_external_id": customer,
+        "amount": amount,
+        "ordered_at": f"2025-01-{day:02d}T10:00:00Z",
+        **extra,
+    }
+
+
+def at(day: int) -> datetime:
+    return datetime(2025, 1, day, 10, tzinfo=UTC)
+
+
+def stats(external_id: str) -> tuple[Decimal, int, datetime | None, datetime | None]:
+    customer = Customer.objects.get(external_id=external_id)
+    return (
+        customer.total_spend,
+        customer.order_count,
+        customer.first_order_at,
+        customer.last_order_at,
+    )
+
+
+def snapshot() -> list[tuple[Any, ...]]:
+    """Every stored value of every customer, tag and order, to compare before and after."""
+    return [
+        *Customer.objects.order_by("id").values_list(),
+        *CustomerTag.objects.order_by("id").values_list(),
+        *Order.objects.order_by("id").values_list(),
+    ]
+
+
+# --- customers --------------------------------------------------------------------------------
+
+
+def test_customers_are_created_with_tags_and_defaults() -> None:
+    result = customers_bulk_upsert(
+        rows=[
+            {"external_id": "C-1", "email": "Asha@Example.com", "tags": ["VIP", "newsletter"]},
+            {"external_id": "C-2", "first_name": "Ravi"},
+        ]
+    )
+
+    assert result == BulkResult(created=2, updated=0, unchanged=0, errors=[])
+    asha = Customer.objects.get(external_id="C-1")
+    assert asha.email == "asha@example.com"
+    assert asha.marketing_consent is True
+    assert (asha.total_spend, asha.order_count) == (Decimal("0.00"), 0)
+    assert sorted(asha.tag_rows.values_list("name", flat=True)) == ["newsletter", "vip"]
+    assert Customer.objects.get(external_id="C-2").tag_rows.count() == 0
+
+
+def test_resending_the_same_customers_changes_nothing_at_all() -> None:
+    rows = [
+        {
+            "external_id": "C-1",
+            "email": "asha@example.com",
+            "tags": "vip|newsletter",
+            "attributes": {"plan": "gold"},
+            "signed_up_at": "2024-03-15",
+            "marketing_consent": False,
+        },
+        {"external_id": "C-2", "city": "Pune"},
+    ]
+    customers_bulk_upsert(rows=rows)
+    before = snapshot()
+
+    result = customers_bulk_upsert(rows=rows)
+
+    assert result == BulkResult(created=0, updated=0, unchanged=2, errors=[])
+    assert snapshot() == before
+
+
+def test_an_update_writes_only_the_given_fields_and_replaces_tags() -> None:
+    customers_bulk_upsert(
+        rows=[
+            {"external_id": "C-1", "email": "a@example.com", "city": "Pune", "tags": ["vip", "b2b"]}
+        ]
+    )
+
+    result = customers_bulk_upsert(
+        rows=[{"external_id": "C-1", "city": "Mumbai", "tags": ["vip", "newsletter"]}]
+    )
+
+    assert result == BulkResult(created=0, updated=1, unchanged=0, errors=[])
+    customer = Customer.objects.get(external_id="C-1")
+    assert (customer.email, customer.city) == ("a@example.com", "Mumbai")
+    assert sorted(customer.tag_rows.values_list("name", flat=True)) == ["newsletter", "vip"]
+
+
+def test_a_tag_change_alone_counts_as_an_update_and_moves_updated_at() -> None:
+    customers_bulk_upsert(rows=[{"external_id": "C-1", "tags": ["vip"]}])
+    updated_at = Customer.objects.get().updated_at
+
+    result = customers_bulk_upsert(rows=[{"external_id": "C-1", "tags": []}])
+
+    assert result.updated == 1
+    assert CustomerTag.objects.count() == 0
+    assert Customer.objects.get().updated_at > updated_at
+
+
+def test_empty_consent_keeps_the_stored_choice() -> None:
+    customers_bulk_upsert(rows=[{"external_id": "C-1", "marketing_consent": False}])
+
+    result = customers_bulk_upsert(rows=[{"external_id": "C-1", "marketing_consent": ""}])
+
+    assert result.unchanged == 1
+    assert Customer.objects.get().marketing_consent is False
+
+
+def test_invalid_customer_rows_are_reported_and_the_rest_stored() -> None:
+    result = customers_bulk_upsert(
+        rows=[
+            {"external_id": "C-1"},
+            {"external_id": "C-2", "email": "nope"},
+            {"email": "c@example.com"},
+            {"external_id": "C-1", "city": "Pune"},
+        ]
+    )
+
+    assert result == BulkResult(
+        created=1,
+        updated=0,
+        unchanged=0,
+        errors=[
+            RowError(1, "email", "'nope' is not a valid email address."),
+            RowError(2, "external_id", "This field is required."),
+            RowError(3, "external_id", "'C-1' already appears in row 0 of this batch."),
+        ],
+    )
+    assert list(Customer.objects.values_list("external_id", "city")) == [("C-1", "")]
+
+
+def test_a_batch_over_ten_thousand_rows_is_refused_and_nothing_is_stored() -> None:
+    with pytest.raises(ApplicationError) as raised:
+        customers_bulk_upsert(rows=[{"external_id": f"C-{n}"} for n in range(10_001)])
+
+    assert raised.value.field == "rows"
+    assert Customer.objects.count() == 0
+
+
+def test_customer_upserts_take_the_same_number_of_queries_for_any_batch_size() -> None:
+    def queries(count: int, offset: int) -> int:
+        rows = [{"external_id": f"C-{offset + n}", "tags": ["vip"]} for n in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            customers_bulk_upsert(rows=rows)
+        return len(captured)
+
+    assert queries(3, 0) == queries(300, 100)
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def customers() -> None:
+    customers_bulk_upsert(rows=[{"external_id": "C-1"}, {"external_id": "C-2"}])
+
+
+@pytest.mark.usefixtures("customers")
+def test_orders_are_created_and_only_completed_ones_count_in_stats() -> None:
+    result = orders_bulk_upsert(
+        rows=[
+            order("O-1", "C-1", "100.50", 3),
+            order("O-2", "C-1", "200.00", 9),
+            order("O-3", "C-1", "999.99", 1, status="cancelled"),
+            order("O-4", "C-1", "50", 20, status="refunded"),
+        ]
+    )
+
+    assert result == BulkResult(created=4, updated=0, unchanged=0, errors=[])
+    assert stats("C-1") == (Decimal("300.50"), 2, at(3), at(9))
+    assert stats("C-2") == (Decimal("0.00"), 0, None, None)
+    stored = Order.objects.get(external_id="O-1")
+    assert (stored.currency, stored.status, stored.amount) == (
+        "INR",
+        "completed",
+        Decimal("100.50"),
+    )
+
+
+@pytest.mark.usefixtures("customers")
+def test_new_orders_add_to_existing_stats() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "100", 10)])
+
+    orders_bulk_upsert(rows=[order("O-2", "C-1", "50", 5), order("O-3", "C-1", "25", 7)])
+
+    assert stats("C-1") == (Decimal("175.00"), 3, at(5), at(10))
+
+
+@pytest.mark.usefixtures("customers")
+def test_an_unknown_customer_is_an_error_on_customer_external_id_and_the_rest_is_stored() -> None:
+    result = orders_bulk_upsert(rows=[order("O-1", "C-404", "10", 1), order("O-2", "C-1", "10", 2)])
+
+    assert result == BulkResult(
+        created=1,
+        updated=0,
+        unchanged=0,
+        errors=[RowError(0, "customer_external_id", "No customer has external_id 'C-404'.")],
+    )
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["O-2"]
+    assert stats("C-1") == (Decimal("10.00"), 1, at(2), at(2))
+
+
+@pytest.mark.usefixtures("customers")
+def test_resending_the_same_orders_changes_nothing_at_all() -> None:
+    rows = [
+        order("O-1", "C-1", "10", 1),
+        order("O-2", "C-2", "20.5", 2, status="refunded", currency="usd"),
+    ]
+    orders_bulk_upsert(rows=rows)
+    before = snapshot()
+
+    result = orders_bulk_upsert(rows=rows)
+
+    assert result == BulkResult(created=0, updated=0, unchanged=2, errors=[])
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_resend_with_the_same_instant_in_another_offset_is_unchanged() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10.00", 1)])
+
+    result = orders_bulk_upsert(
+        rows=[{**order("O-1", "C-1", "10", 1), "ordered_at": "2025-01-01T15:30:00+05:30"}]
+    )
+
+    assert result.unchanged == 1
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_status_change_recomputes_the_customers_stats() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "30", 5)])
+
+    result = orders_bulk_upsert(rows=[order("O-2", "C-1", "30", 5, status="refunded")])
+
+    assert result == BulkResult(created=0, updated=1, unchanged=0, errors=[])
+    assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
+
+
+@pytest.mark.usefixtures("customers")
+def test_an_order_moved_to_another_customer_moves_its_spend() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "30", 5)])
+
+    orders_bulk_upsert(rows=[order("O-2", "C-2", "30", 5)])
+
+    assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
+    assert stats("C-2") == (Decimal("30.00"), 1, at(5), at(5))
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_currency_change_updates_the_order_but_leaves_stats_and_the_customer_alone() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    customer_before = Customer.objects.values_list().get(external_id="C-1")
+
+    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1, currency="EUR")])
+
+    assert result.updated == 1
+    assert Order.objects.get().currency == "EUR"
+    assert Customer.objects.values_list().get(external_id="C-1") == customer_before
+
+
+@pytest.mark.usefixtures("customers")
+def test_leaving_status_out_keeps_the_stored_status() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1, status="cancelled")])
+
+    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+
+    assert result.unchanged == 1
+    assert Order.objects.get().status == "cancelled"
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_duplicate_order_key_in_one_batch_keeps_the_first_row() -> None:
+    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-1", "C-1", "99", 2)])
+
+    assert result.errors == [
+        RowError(1, "external_id", "'O-1' already appears in row 0 of this batch.")
+    ]
+    assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
+
+
+@pytest.mark.usefixtures("customers")
+def test_invalid_order_rows_change_nothing() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    before = snapshot()
+
+    result = orders_bulk_upsert(
+        rows=[order("O-1", "C-1", "-10", 1), order("O-2", "C-1", "5", 1, status="lost")]
+    )
+
+    assert result.created + result.updated + result.unchanged == 0
+    assert [(error.index, error.field) for error in result.errors] == [(0, "amount"), (1, "status")]
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("customers")
+def test_order_upserts_take_the_same_number_of_queries_for_any_batch_size() -> None:
+    def queries(count: int, offset: int) -> int:
+        rows = [order(f"O-{offset + n}", f"C-{1 + n % 2}", "10", 1 + n % 28) for n in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            orders_bulk_upsert(rows=rows)
+        return len(captured)
+
+    assert queries(4, 0) == queries(400, 100)
+
+
+# --- deletes and rebuilds ---------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("customers")
+def test_deleting_orders_corrects_stats_and_skips_unknown_keys() -> None:
+    orders_bulk_upsert(
+        rows=[
+            order("O-1", "C-1", "10", 1),
+            order("O-2", "C-1", "30", 5),
+            order("O-3", "C-2", "7", 3),
+        ]
+    )
+
+    deleted = orders_bulk_delete(external_ids=["O-2", "O-3", "O-404"])
+
+    assert deleted == 2
+    assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
+    assert stats("C-2") == (Decimal("0.00"), 0, None, None)
+
+
+@pytest.mark.usefixtures("customers")
+def test_deleting_a_missing_order_is_not_found_and_changes_nothing() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    before = snapshot()
+
+    with pytest.raises(NotFoundError):
+        order_delete(external_id="O-404")
+
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("customers")
+def test_order_delete_removes_one_order() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+
+    order_delete(external_id="O-1")
+
+    assert Order.objects.count() == 0
+    assert stats("C-1") == (Decimal("0.00"), 0, None, None)
+
+
+def test_recompute_fixes_stale_stats_and_leaves_right_ones_untouched() -> None:
+    stale = CustomerFactory()
+    OrderFactory(customer=stale, amount=Decimal("12.34"), ordered_at=at(4))
+    right = CustomerFactory()
+    right_before = Customer.objects.values_list().get(pk=right.pk)
+
+    changed = customer_stats_recompute(customer_ids=[stale.pk, right.pk])
+
+    assert changed == 1
+    assert stats(stale.external_id) == (Decimal("12.34"), 1, at(4), at(4))
+    assert Customer.objects.values_list().get(pk=right.pk) == right_before
+
+
+def test_rebuild_walks_every_customer_in_batches() -> None:
+    stale = [CustomerFactory() for _ in range(3)]
+    for customer in stale:
+        OrderFactory(customer=customer, amount=Decimal("5.00"), ordered_at=at(2))
+    CustomerFactory()
+    progress: list[int] = []
+
+    changed = customer_stats_rebuild(batch_size=2, on_progress=progress.append)
+
+    assert changed == 3
+    assert progress == [2, 2]
+    assert customer_stats_rebuild(batch_size=2) == 0
