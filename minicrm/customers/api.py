@@ -1,5 +1,245 @@
-"""Customers routes of the REST API."""
+"""Customers routes of the REST API: bulk ingestion of customers and orders, lists, one customer.
 
-from ninja import Router
+Bulk bodies are `{"rows": [...]}` with up to 10,000 rows. Each row is validated on its own, so a
+batch stores its valid rows and reports the others as `errors` (200); when no row at all could be
+stored the same body comes back with 422 and a `detail`, so a client sending one bad row gets a
+4xx naming the field. Money is returned as a decimal string ("1499.00") so it stays exact.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+
+from minicrm.accounts.models import Role
+from minicrm.accounts.permissions import require_role
+from minicrm.core.pagination import PageParams, paginate
+
+from .ingestion import MAX_BATCH_ROWS, BulkResult
+from .models import Customer, Order
+from .selectors import (
+    CUSTOMER_ORDERINGS,
+    DEFAULT_CUSTOMER_ORDERING,
+    DEFAULT_ORDER_ORDERING,
+    ORDER_ORDERINGS,
+    customer_get,
+    customer_list,
+    customer_recent_orders,
+    customer_tags,
+    order_list,
+)
+from .services import customers_bulk_upsert, orders_bulk_upsert
 
 router = Router(tags=["customers"])
+
+CUSTOMER_EXAMPLE = {
+    "external_id": "C-1001",
+    "email": "asha@example.com",
+    "first_name": "Asha",
+    "last_name": "Rao",
+    "phone": "+91 98765 43210",
+    "city": "Pune",
+    "country": "India",
+    "tags": ["vip", "newsletter"],
+    "attributes": {"channel": "instagram"},
+    "signed_up_at": "2024-03-15",
+    "marketing_consent": True,
+}
+ORDER_EXAMPLE = {
+    "external_id": "O-5001",
+    "customer_external_id": "C-1001",
+    "amount": "1499.00",
+    "currency": "INR",
+    "status": "completed",
+    "ordered_at": "2025-01-31T14:05:00+05:30",
+}
+
+
+class CustomersBulkIn(Schema):
+    rows: list[dict[str, Any]] = Field(
+        description=(
+            f"Up to {MAX_BATCH_ROWS:,} customers, upserted by external_id. Fields: external_id "
+            "(required), email, first_name, last_name, phone, city, country, tags (list or "
+            '"a|b"), attributes (object), signed_up_at (ISO date or date-time), '
+            "marketing_consent. A field left out keeps its stored value."
+        ),
+        examples=[[CUSTOMER_EXAMPLE]],
+    )
+
+
+class OrdersBulkIn(Schema):
+    rows: list[dict[str, Any]] = Field(
+        description=(
+            f"Up to {MAX_BATCH_ROWS:,} orders, upserted by external_id. Fields: external_id, "
+            "customer_external_id, amount (> 0, 2 decimals), ordered_at (ISO date or date-time) "
+            "are required; currency (default INR) and status (completed, cancelled, refunded; "
+            "default completed) are optional. Only completed orders count in customer stats."
+        ),
+        examples=[[ORDER_EXAMPLE]],
+    )
+
+
+class RowErrorOut(Schema):
+    index: int = Field(description="0-based position of the row in `rows`")
+    field: str
+    message: str
+
+
+class BulkOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[RowErrorOut]
+
+
+class BulkRejectedOut(BulkOut):
+    detail: str
+
+
+class CustomerFilter(Schema):
+    search: str = Field("", description="Prefix of email, first or last name; or an external_id")
+    city: str = ""
+    country: str = ""
+    tag: str = ""
+    spend_min: Decimal | None = Field(None, ge=0)
+    spend_max: Decimal | None = Field(None, ge=0)
+    has_orders: bool | None = None
+    ordering: str = Field(
+        DEFAULT_CUSTOMER_ORDERING, description="One of: " + ", ".join(CUSTOMER_ORDERINGS)
+    )
+
+
+class CustomerOut(Schema):
+    id: int
+    external_id: str
+    email: str
+    first_name: str
+    last_name: str
+    full_name: str
+    phone: str
+    city: str
+    country: str
+    tags: list[str]
+    marketing_consent: bool
+    signed_up_at: datetime | None
+    total_spend: Decimal
+    order_count: int
+    avg_order_value: Decimal | None
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_tags(obj: Customer) -> list[str]:
+        return customer_tags(obj)
+
+
+class CustomerOrderOut(Schema):
+    id: int
+    external_id: str
+    amount: Decimal
+    currency: str
+    status: str
+    ordered_at: datetime
+
+
+class CustomerDetailOut(CustomerOut):
+    attributes: dict[str, Any]
+    recent_orders: list[CustomerOrderOut]
+
+    @staticmethod
+    def resolve_recent_orders(obj: Customer) -> list[Order]:
+        return customer_recent_orders(customer_id=obj.pk)
+
+
+class CustomerPageOut(Schema):
+    items: list[CustomerOut]
+    count: int
+
+
+class OrderFilter(Schema):
+    customer_id: int | None = None
+    customer_external_id: str = ""
+    status: Order.Status | None = None
+    ordered_from: date | None = Field(None, description="First day, inclusive (YYYY-MM-DD)")
+    ordered_to: date | None = Field(None, description="Last day, inclusive (YYYY-MM-DD)")
+    ordering: str = Field(
+        DEFAULT_ORDER_ORDERING, description="One of: " + ", ".join(ORDER_ORDERINGS)
+    )
+
+
+class OrderOut(CustomerOrderOut):
+    customer_id: int
+    customer_external_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPageOut(Schema):
+    items: list[OrderOut]
+    count: int
+
+
+def _bulk_response(result: BulkResult) -> Status[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "errors": result.errors,
+    }
+    if result.errors and not (result.created or result.updated or result.unchanged):
+        rows = len({error.index for error in result.errors})
+        body["detail"] = f"No row was stored: {rows:,} row(s) have errors (see errors)."
+        return Status(422, body)
+    return Status(200, body)
+
+
+@router.post(
+    "/customers/bulk",
+    response={200: BulkOut, 422: BulkRejectedOut},
+    summary="Create or update up to 10,000 customers by external_id",
+)
+def customers_bulk(request: HttpRequest, payload: CustomersBulkIn) -> Status[dict[str, Any]]:
+    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    return _bulk_response(customers_bulk_upsert(rows=payload.rows))
+
+
+@router.post(
+    "/orders/bulk",
+    response={200: BulkOut, 422: BulkRejectedOut},
+    summary="Create or update up to 10,000 orders by external_id; customer stats follow",
+)
+def orders_bulk(request: HttpRequest, payload: OrdersBulkIn) -> Status[dict[str, Any]]:
+    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    return _bulk_response(orders_bulk_upsert(rows=payload.rows))
+
+
+@router.get("/customers", response=CustomerPageOut, summary="Customers, searched and filtered")
+def customers_list(
+    request: HttpRequest, filters: Query[CustomerFilter], page: Query[PageParams]
+) -> dict[str, Any]:
+    require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
+    return paginate(customer_list(**filters.dict()), page)
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response=CustomerDetailOut,
+    summary="One customer with stats, tags and recent orders",
+)
+def customers_detail(request: HttpRequest, customer_id: int) -> Customer:
+    require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
+    return customer_get(customer_id=customer_id)
+
+
+@router.get("/orders", response=OrderPageOut, summary="Orders, filtered")
+def orders_list(
+    request: HttpRequest, filters: Query[OrderFilter], page: Query[PageParams]
+) -> dict[str, Any]:
+    require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
+    values = filters.dict()
+    values["status"] = values["status"] or ""
+    return paginate(order_list(**values), page)
