@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET
 
 from minicrm.core.errors import NotFoundError
@@ -205,6 +206,7 @@ def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
         "previous_url": _url(params, page=page - 1) if page > 1 else "",
         "next_url": _url(params, page=page + 1) if has_next else "",
         "clear_url": _url({"sort": params["sort"]}),
+        "current_url": _url(params, page=page),
         "form_errors": form.errors,
         "skeleton_rows": range(SKELETON_ROWS),
     }
@@ -219,6 +221,8 @@ def customer_list_page(request: HttpRequest) -> HttpResponse:
     )
     if partial:
         response = render(request, "customers/_results.html", context)
+        # The address bar gets the short form of the state (no empty or default parameters).
+        response["HX-Push-Url"] = context["current_url"]
     else:
         context.update(choices=_filter_choices())
         response = render(request, "customers/list.html", context)
@@ -245,6 +249,10 @@ def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "all_orders": all_orders,
         "tags": customer_tags(customer),
         "since": customer.signed_up_at or customer.created_at,
+        # One unit ("3 weeks") fits a stat card; the exact date is under it and on hover.
+        "last_order_ago": timesince(customer.last_order_at, depth=1)
+        if customer.last_order_at
+        else "",
         "default_currency": Order._meta.get_field("currency").default,
     }
     return render(request, "customers/detail.html", context)

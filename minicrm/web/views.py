@@ -24,7 +24,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {"start": week.week_start.isoformat(), "revenue": float(week.revenue)}
             for week in data.weekly_revenue
         ],
-        "recency": [{"label": label, "customers": count} for label, count in data.recency],
+        "recency": [
+            {
+                "label": label,
+                "short": label.removesuffix(" days").removesuffix(" ordered"),
+                "customers": count,
+            }
+            for label, count in data.recency
+        ],
     }
     change = data.revenue_change
     context = {

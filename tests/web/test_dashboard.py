@@ -171,12 +171,14 @@ def test_the_dashboard_page_shows_the_cards_and_charts(client: Client) -> None:
     stats: dict[str, Any] = {
         "customers": "2",
         "active": "1",
-        "aov": "₹200.00",
+        "aov": "₹200",
         "repeat": "100%",
     }
     for name, value in stats.items():
         assert f'data-stat="{name}"' in page
-        assert f'<div class="stat-value">{value}</div>' in page, name
+        assert f'<div class="stat-value">{value}</div>' in page or (
+            f'<div class="stat-value" title="₹200.00">{value}</div>' in page
+        ), name
     assert 'id="revenue-chart"' in page
     assert 'role="img" aria-label="Revenue by week for the last 26 weeks:' in page
     assert 'id="recency-chart"' in page

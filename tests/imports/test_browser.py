@@ -1,0 +1,101 @@
+"""The imports page in a real browser: drop a CSV, watch it finish, read the history."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from minicrm.accounts.models import User
+from minicrm.customers.models import Customer
+from minicrm.imports.models import Import
+from tests.web.browser import screenshot, sign_in
+
+CUSTOMERS = "External_ID,Email,First_Name,City\n" + "".join(
+    f"C-{index},c{index}@example.com,Person {index},Pune\n" for index in range(25)
+)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_upload_a_csv_and_see_it_finish(
+    live_server: object, page: Page, marketer: User, tmp_path: Path
+) -> None:
+    path = tmp_path / "shop-customers.csv"
+    path.write_text(CUSTOMERS + "C-bad,not-an-email,Broken,Pune\n")
+    url = live_server.url  # type: ignore[attr-defined]
+    sign_in(page, url, marketer)
+
+    page.goto(f"{url}/imports/")
+    expect(page.get_by_role("heading", name="No imports yet")).to_be_visible()
+    screenshot(page, "imports-empty")
+    page.get_by_role("radio", name="Customers").check()
+    page.locator("input[type=file]").set_input_files(path)
+    expect(page.locator("[data-drop-label]")).to_contain_text("shop-customers.csv")
+    page.get_by_role("button", name="Import").click()
+
+    row = page.locator("[data-import]").first
+    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(row).to_contain_text("Done with errors")
+    expect(row).to_contain_text("26 of 26 rows")
+    expect(page.get_by_role("link", name="Error report")).to_be_visible()
+    assert Customer.objects.count() == 25
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Error report").click()
+    report = Path(download.value.path()).read_bytes().decode()
+    assert report == (
+        "row,field,message\r\n27,email,'not-an-email' is not a valid email address.\r\n"
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_running_import_moves_without_a_reload(
+    live_server: object, page: Page, marketer: User
+) -> None:
+    running = Import.objects.create(
+        kind="orders",
+        file="imports/orders.csv",
+        original_filename="orders-2025.csv",
+        status=Import.Status.RUNNING,
+        total_rows=120_000,
+        processed_rows=45_000,
+        created=44_950,
+        error_count=50,
+        created_by=marketer,
+    )
+    Import.objects.create(
+        kind="customers",
+        file="imports/old.csv",
+        original_filename="legacy-export.csv",
+        status=Import.Status.FAILED,
+        failure_reason=(
+            'The file is not UTF-8 encoded (byte 0xE9 on line 3 cannot be read). Save it as "CSV '
+            'UTF-8" (in Excel: File → Save As → CSV UTF-8) and upload it again.'
+        ),
+        created_by=marketer,
+    )
+    Import.objects.filter(pk=running.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    url = live_server.url  # type: ignore[attr-defined]
+    sign_in(page, url, marketer)
+
+    page.goto(f"{url}/imports/")
+    row = page.locator(f"[data-import='{running.pk}']")
+    expect(row).to_contain_text("45,000 of 120,000 rows")
+    screenshot(page, "imports")
+
+    # The worker commits another chunk; the poller shows it within a second or two.
+    Import.objects.filter(pk=running.pk).update(processed_rows=90_000, created=89_900)
+    expect(row).to_contain_text("90,000 of 120,000 rows", timeout=5000)
+    Import.objects.filter(pk=running.pk).update(
+        processed_rows=120_000, created=119_900, status=Import.Status.SUCCEEDED
+    )
+    expect(row).to_contain_text("Done with errors", timeout=5000)
+    # Nothing left to wait for: the poller switched itself off.
+    expect(page.locator("#import-history")).not_to_have_attribute("hx-trigger", "every 1s")
+
+    page.get_by_role("button", name="Switch between light and dark").click()
+    page.wait_for_timeout(300)  # let the colour transitions finish
+    screenshot(page, "imports-dark")
