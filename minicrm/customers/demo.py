@@ -30,8 +30,6 @@ LAPSED_DAYS = 180
 HISTORY_DAYS = 3 * 365
 # Relative order volume by month (January first): the festive season and year-end sales.
 MONTH_WEIGHTS = (1.0, 0.9, 1.0, 0.95, 1.0, 0.9, 0.95, 1.05, 1.1, 1.6, 1.8, 1.7)
-STATUS_NAMES = ["completed", "cancelled", "refunded"]
-STATUS_WEIGHTS = [0.92, 0.05, 0.03]
 
 # fmt: off
 INDIAN_FIRST = [
@@ -156,6 +154,41 @@ def demo_seed(
     return written
 
 
+class _Clock:
+    """Times as whole seconds before `now`, turned into stored values with a per-day cache.
+
+    Formatting millions of datetimes is most of the generator's time; a day's date part and
+    month are computed once and the time of day is appended.
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.adapt = datetime_adapter()
+        # SQLite and MariaDB store naive text in the connection's zone: UTC unless configured.
+        self.as_text = connection.vendor in ("sqlite", "mysql") and self.adapt(now) == str(
+            now.replace(tzinfo=None)
+        )
+        self.days: dict[int, tuple[datetime, str, int]] = {}
+
+    def _day(self, seconds: int) -> tuple[datetime, str, int]:
+        day = seconds // 86400
+        cached = self.days.get(day)
+        if cached is None:
+            start = self.now + timedelta(days=day)
+            cached = self.days[day] = (start, start.date().isoformat(), start.month)
+        return cached
+
+    def month(self, seconds: int) -> int:
+        return self._day(seconds)[2]
+
+    def value(self, seconds: int) -> Any:
+        start, date_text, _month = self._day(seconds)
+        rest = seconds % 86400
+        if self.as_text:
+            return f"{date_text} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+        return self.adapt(start + timedelta(seconds=rest))
+
+
 def _money_text(paise: int) -> Any:
     # SQLite stores the text form anyway; the servers want a Decimal for their NUMERIC columns.
     return f"{paise // 100}.{paise % 100:02d}"
@@ -169,10 +202,9 @@ class _Writer:
     """Generates one chunk of customers with their orders and writes it."""
 
     def __init__(self, *, now: datetime) -> None:
-        self.now = now
-        self.adapt = datetime_adapter()
+        self.clock = _Clock(now)
         self.as_json = json_adapter(Customer, "attributes")
-        self.stamp = self.adapt(now)
+        self.stamp = datetime_adapter()(now)
         self.money = _money_text if connection.vendor == "sqlite" else _money_decimal
         self.month_ceiling = max(MONTH_WEIGHTS)
         self.customer_sql = insert_sql(
@@ -244,8 +276,7 @@ class _Writer:
             city, country = _weighted(rng, self.world, self.world_weights)
             phone = f"+{rng.randrange(1, 99)} {rng.randrange(10**9):09d}"
         # Sign-ups grow over time: more recent days are likelier (square root of a uniform).
-        days_ago = HISTORY_DAYS * (1 - math.sqrt(rng.random()))
-        signed_up = self.now - timedelta(days=days_ago, seconds=rng.randrange(86400))
+        signed_up = -int(HISTORY_DAYS * 86400 * (1 - math.sqrt(rng.random())))
         consent = rng.random() < 0.8
         lapsed = rng.random() < LAPSED_SHARE
         orders, stats = self._orders(rng, customer_id, order_count, signed_up, lapsed=lapsed)
@@ -263,12 +294,12 @@ class _Writer:
             country,
             self.as_json(attributes),
             consent,
-            self.adapt(signed_up),
+            self.clock.value(signed_up),
             self.money(total_paise),
             completed,
-            self.adapt(first_at),
-            self.adapt(last_at),
-            self.adapt(signed_up),
+            None if first_at is None else self.clock.value(first_at),
+            None if last_at is None else self.clock.value(last_at),
+            self.clock.value(signed_up),
             self.stamp,
         )
         return customer, orders, tags
@@ -278,46 +309,51 @@ class _Writer:
         rng: random.Random,
         customer_id: int,
         count: int,
-        signed_up: datetime,
+        signed_up: int,
         *,
         lapsed: bool,
-    ) -> tuple[list[tuple[Any, ...]], tuple[int, int, datetime | None, datetime | None]]:
-        end = self.now - timedelta(days=LAPSED_DAYS) if lapsed else self.now
-        span = max((end - signed_up).total_seconds(), 3600.0)
+    ) -> tuple[list[tuple[Any, ...]], tuple[int, int, int | None, int | None]]:
+        """The customer's orders, and their stats as (paise, count, first, last) in seconds."""
+        end = -LAPSED_DAYS * 86400 if lapsed else 0
+        span = max(end - signed_up, 3600)
+        clock, money, stamp = self.clock, self.money, self.stamp
         rows = []
         total_paise = completed = 0
-        first_at: datetime | None = None
-        last_at: datetime | None = None
+        first_at: int | None = None
+        last_at: int | None = None
         # A customer spends on a similar scale each time: their own median, then the long tail.
-        median = rng.lognormvariate(7.3, 0.6)
+        log_median = rng.gauss(7.3, 0.6) + math.log(100)
         for number in range(count):
             ordered_at = self._moment(rng, signed_up, span)
-            paise = max(4900, min(50_000_000, int(rng.lognormvariate(math.log(median), 0.7) * 100)))
-            status = _weighted(rng, STATUS_NAMES, STATUS_WEIGHTS)
+            paise = max(4900, min(50_000_000, int(math.exp(rng.gauss(log_median, 0.7)))))
+            roll = rng.random()
+            status = "completed" if roll < 0.92 else "cancelled" if roll < 0.97 else "refunded"
             if status == "completed":
                 total_paise += paise
                 completed += 1
-                first_at = ordered_at if first_at is None or ordered_at < first_at else first_at
-                last_at = ordered_at if last_at is None or ordered_at > last_at else last_at
+                if first_at is None or ordered_at < first_at:
+                    first_at = ordered_at
+                if last_at is None or ordered_at > last_at:
+                    last_at = ordered_at
             rows.append(
                 (
                     f"ORD-{customer_id:07d}-{number:04d}",
                     customer_id,
-                    self.money(paise),
+                    money(paise),
                     "INR",
                     status,
-                    self.adapt(ordered_at),
-                    self.stamp,
-                    self.stamp,
+                    clock.value(ordered_at),
+                    stamp,
+                    stamp,
                 )
             )
         return rows, (total_paise, completed, first_at, last_at)
 
-    def _moment(self, rng: random.Random, start: datetime, span: float) -> datetime:
+    def _moment(self, rng: random.Random, start: int, span: int) -> int:
         # Rejection sampling on the month weights gives the festive-season peak.
         while True:
-            moment = start + timedelta(seconds=int(rng.random() * span))
-            if rng.random() * self.month_ceiling <= MONTH_WEIGHTS[moment.month - 1]:
+            moment = start + int(rng.random() * span)
+            if rng.random() * self.month_ceiling <= MONTH_WEIGHTS[self.clock.month(moment) - 1]:
                 return moment
 
     def _tags(
