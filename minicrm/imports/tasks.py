@@ -7,6 +7,8 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from django_tasks import task
 
+from minicrm.core.errors import NotFoundError
+
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
@@ -20,6 +22,8 @@ def import_process_task(import_id: int, attempt: int = 1) -> None:
 
     try:
         import_process(import_id=import_id)
+    except NotFoundError:
+        logger.warning("Import %s no longer exists; nothing to process", import_id)
     except (OperationalError, InterfaceError) as error:
         # A locked or dropped database is worth another try; the chunks already committed stay,
         # and the next run resumes after them.

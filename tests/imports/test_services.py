@@ -214,6 +214,29 @@ def test_a_file_with_a_header_and_no_rows_fails() -> None:
     )
 
 
+def test_a_stored_file_that_went_missing_fails_the_import() -> None:
+    created = import_create(
+        file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
+    )
+    created.file.storage.delete(created.file.name)
+
+    done = import_process(import_id=created.pk)
+
+    assert (done.status, done.failure_reason) == ("failed", "The file is missing.")
+    assert not Customer.objects.exists()
+
+
+def test_the_task_of_a_deleted_import_does_nothing() -> None:
+    created = import_create(
+        file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
+    )
+    Import.objects.filter(pk=created.pk).delete()
+
+    import_process_task.call(created.pk)
+
+    assert not Customer.objects.exists()
+
+
 def test_an_empty_file_is_refused_at_upload() -> None:
     with pytest.raises(ImportFileError, match="The file is empty"):
         import_create(file=csv_file(b""), kind="customers", created_by=None)
