@@ -40,7 +40,8 @@ RECENCY_BUCKETS: list[tuple[str, str, int, int | None]] = [
 ]
 NEVER_BUCKET = ("never", "Never ordered")
 # Active: ordered in the last 90 days. Lapsed: ordered before, but not in the last 180 days.
-ACTIVE_DAYS, LAPSED_DAYS = 90, 180
+# New: signed up in the last 90 days.
+ACTIVE_DAYS, LAPSED_DAYS, NEW_DAYS = 90, 180, 90
 ACTIVE_BUCKETS = ("0-30", "31-90")
 LAPSED_BUCKETS = ("181-365", "365+")
 
@@ -68,6 +69,7 @@ def members_facts(*, members: QuerySet[Customer], today: date | None = None) -> 
         "windows": {
             "active_days": ACTIVE_DAYS,
             "lapsed_days": LAPSED_DAYS,
+            "new_days": NEW_DAYS,
             "trend_days": TREND_WINDOW_DAYS,
         },
         "segment": segment,
@@ -96,6 +98,8 @@ def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool
         "active_share": _ratio(active, size),
         "lapsed_customers": lapsed,
         "lapsed_share": _ratio(lapsed, size),
+        "new_customers": totals["new"],
+        "new_share": _ratio(totals["new"], size),
         "order_count_distribution": [
             _bucket(key, label, totals[f"oc_{key}"], size)
             for key, label, _low, _high in ORDER_COUNT_BUCKETS
@@ -158,6 +162,9 @@ def _aggregates(today: date) -> dict[str, Any]:
             condition &= Q(last_order_at__gte=day_start(today - timedelta(days=most_days)))
         aggregates[f"rc_{key}"] = Count("id", filter=condition)
     aggregates["rc_never"] = Count("id", filter=Q(last_order_at__isnull=True))
+    aggregates["new"] = Count(
+        "id", filter=Q(signed_up_at__gte=day_start(today - timedelta(days=NEW_DAYS)))
+    )
     return aggregates
 
 
@@ -224,6 +231,7 @@ def _indexes(segment: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, f
         "repeat_rate",
         "active_share",
         "lapsed_share",
+        "new_share",
     ]
     indexes = {key: _index(segment[key], base[key]) for key in keys}
     indexes["never_ordered_share"] = _index(

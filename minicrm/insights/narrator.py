@@ -33,8 +33,12 @@ class Signals:
     one_order_share: float
     one_order: int
     orders_change: float | None
+    base_orders_change: float | None
     spend_index: float | None
     active_share: float
+    new_share: float
+    new: int
+    repeat_rate: float
     top_city: dict[str, Any] | None
 
     @property
@@ -44,19 +48,29 @@ class Signals:
         return self.share_of_revenue / self.share_of_customers
 
     @property
+    def trend_gap(self) -> float | None:
+        """How much faster (or slower) orders moved than for all customers: a trend the whole
+        base shares (a season, a sale) says little about this segment."""
+        if self.orders_change is None:
+            return None
+        return self.orders_change - (self.base_orders_change or 0.0)
+
+    @property
     def theme(self) -> str:
         """The one thing this segment is mostly about, in order of urgency."""
         if self.lapsed_share >= 0.5:
             return "lapsed"
         if self.never_share >= 0.5:
             return "never"
+        if self.new_share >= 0.5:
+            return "new"
         if self.share_of_customers < 1 and self.revenue_concentration >= 1.5:
             return "valuable"
         if self.one_order_share >= 0.5:
             return "one_order"
-        if self.orders_change is not None and self.orders_change <= -0.2:
+        if self.trend_gap is not None and self.trend_gap <= -0.2:
             return "falling"
-        if self.orders_change is not None and self.orders_change >= 0.2:
+        if self.trend_gap is not None and self.trend_gap >= 0.2:
             return "rising"
         return "general"
 
@@ -101,8 +115,12 @@ def read_signals(facts: dict[str, Any]) -> Signals:
         one_order_share=orders["1"]["share"],
         one_order=orders["1"]["customers"],
         orders_change=segment["trend"]["orders_change"],
+        base_orders_change=facts["base"]["trend"]["orders_change"],
         spend_index=facts["index"]["avg_spend"],
         active_share=segment["active_share"],
+        new_share=segment["new_share"],
+        new=segment["new_customers"],
+        repeat_rate=segment["repeat_rate"],
         top_city=segment["top_cities"][0] if segment["top_cities"] else None,
     )
 
@@ -140,12 +158,26 @@ def change(value: float) -> str:
 def _headline(signals: Signals, facts: dict[str, Any]) -> str:
     segment = facts["segment"]
     theme = signals.theme
+    windows = facts["windows"]
+    if theme == "lapsed" and signals.lapsed == signals.size:
+        # The rules chose lapsed customers; what matters is what they were worth.
+        return (
+            f"{number(signals.size)} customers who brought {pct(signals.share_of_revenue)} of"
+            f" revenue have not ordered in over {windows['lapsed_days']} days"
+        )
     if theme == "lapsed":
         return (
             f"{pct(signals.lapsed_share)} of this segment has not ordered in over"
-            f" {facts['windows']['lapsed_days']} days"
-            f" — {number(signals.lapsed)} customers to win back"
+            f" {windows['lapsed_days']} days — {number(signals.lapsed)} customers to win back"
         )
+    if theme == "new":
+        if signals.never:
+            rest = f"{pct(signals.never_share)} have not ordered yet"
+        elif signals.one_order_share >= 0.5:
+            rest = f"{pct(signals.one_order_share)} have ordered only once so far"
+        else:
+            rest = f"{pct(signals.repeat_rate)} have already ordered more than once"
+        return f"{pct(signals.new_share)} joined in the last {windows['new_days']} days; {rest}"
     if theme == "never":
         return (
             f"{pct(signals.never_share)} of this segment has never ordered"
@@ -190,6 +222,12 @@ def _findings(signals: Signals, facts: dict[str, Any]) -> list[str]:
         f" the median is {money(segment['median_spend'], currency)}"
         f" ({money(base['median_spend'], currency)} overall)."
     )
+    new_index = index["new_share"]
+    if signals.theme == "new" or (new_index is not None and new_index >= NOTABLE_INDEX):
+        findings.append(
+            f"{pct(signals.new_share)} joined in the last {facts['windows']['new_days']} days"
+            f" ({pct(base['new_share'])} of all customers)."
+        )
     if segment["avg_order_value"] is not None:
         findings.append(
             f"Average order value is {money(segment['avg_order_value'], currency)}"
@@ -251,7 +289,17 @@ def _recommendations(signals: Signals, facts: dict[str, Any]) -> list[str]:
             f" over {facts['windows']['lapsed_days']} days, and test a time-limited offer"
             " against a plain reminder."
         )
-    if signals.never_share >= 0.3:
+    if signals.theme == "lapsed" and signals.repeat_rate >= 0.5:
+        recommendations.append(
+            f"Start with the {pct(signals.repeat_rate)} who ordered more than once: they know"
+            " the products already, so a reminder may work before any discount."
+        )
+    if signals.theme == "new":
+        recommendations.append(
+            f"Welcome the {number(signals.new)} recent sign-ups with a short series (best-sellers,"
+            " how to choose) while they are still paying attention."
+        )
+    if signals.never_share >= 0.3 or (signals.theme == "new" and signals.never):
         recommendations.append(
             f"Give the {number(signals.never)} members who never ordered a reason for a first"
             " order: a welcome offer or a best-sellers guide."
@@ -266,16 +314,24 @@ def _recommendations(signals: Signals, facts: dict[str, Any]) -> list[str]:
             f"Nudge the {number(signals.one_order)} one-time buyers towards a second order soon"
             " after the first, with a cross-sell or a replenishment reminder."
         )
-    if signals.orders_change is not None and signals.orders_change <= -0.2:
-        recommendations.append(
-            f"Orders are {change(signals.orders_change)}: reach the members whose last order"
-            " was 91-180 days ago before they lapse, and check whether prices or stock changed."
+    gap = signals.trend_gap
+    if gap is not None and signals.orders_change is not None and abs(gap) >= 0.2:
+        against = (
+            ""
+            if signals.base_orders_change is None
+            else f" (all customers: {change(signals.base_orders_change)})"
         )
-    elif signals.orders_change is not None and signals.orders_change >= 0.2:
-        recommendations.append(
-            f"Orders are {change(signals.orders_change)}: follow up while members are engaged,"
-            " with a cross-sell of what they bought most recently."
-        )
+        if gap < 0:
+            recommendations.append(
+                f"Orders are {change(signals.orders_change)}{against}: reach the members whose"
+                " last order was 91-180 days ago before they lapse, and check whether prices or"
+                " stock changed."
+            )
+        else:
+            recommendations.append(
+                f"Orders are {change(signals.orders_change)}{against}: follow up while members"
+                " are engaged, with a cross-sell of what they bought most recently."
+            )
     city = signals.top_city
     if city and city.get("index") and city["index"] >= 1.5:
         recommendations.append(
@@ -343,7 +399,8 @@ def _empty_segment(facts: dict[str, Any]) -> InsightContent:
 
 THEME_KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
     ("lapsed", ("win back", "winback", "lapsed", "come back", "reactivat", "re-engag", "inactive")),
-    ("never", ("first order", "first purchase", "welcome", "onboard", "convert")),
+    ("new", ("welcome", "onboard", "new customer", "new sign", "sign-up", "signup", "joined")),
+    ("never", ("first order", "first purchase", "convert")),
     ("valuable", ("vip", "loyal", "thank", "reward", "best customers", "appreciat")),
     ("one_order", ("second order", "repeat", "cross-sell", "cross sell", "upsell", "replenish")),
     ("launch", ("launch", "new collection", "new product", "new arrival", "announce")),
@@ -363,6 +420,12 @@ MESSAGES: dict[str, list[str]] = {
         " welcome treat{offer}.",
         "{{ first_name }}, not sure where to start? Our best-sellers are a safe bet{offer}.",
         "Welcome, {{ first_name }}! Here's a reason to try us today{offer}.",
+    ],
+    "new": [
+        "Welcome aboard, {{ first_name }}! Here's a quick guide to our best-sellers{offer}.",
+        "Hi {{ first_name }}, glad you're here. Your next favourite may be in our new"
+        " arrivals{offer}.",
+        "{{ first_name }}, thanks for joining us! A few picks to get you started{offer}.",
     ],
     "valuable": [
         "Hi {{ first_name }}, thank you for being one of our best customers. You get early"

@@ -49,16 +49,17 @@ def known_base(db: None) -> dict[str, Customer]:
                                                        -> 9500, 3 orders, last 46 days ago
     C Delhi: 400 on 03-15                              -> 400, 1 order, last 107 days ago
     D Pune: 100 on 2023-01-01                          -> 100, 1 order, last 911 days ago
-    E (no city, no country): no orders                 -> 0
+    E (no city, no country): no orders, signed up 06-01 -> 0 (everyone else: 2022)
     F Chennai: 6 x 250 on 04-10 .. 04-15               -> 1500, 6 orders, last 76 days ago
     """
+    early = at("2022-01-01")
     people = {
-        "A": CustomerFactory(city="Mumbai", country="India"),
-        "B": CustomerFactory(city="Mumbai", country="India"),
-        "C": CustomerFactory(city="Delhi", country="India"),
-        "D": CustomerFactory(city="Pune", country="India"),
-        "E": CustomerFactory(city="", country=""),
-        "F": CustomerFactory(city="Chennai", country="India"),
+        "A": CustomerFactory(city="Mumbai", country="India", signed_up_at=early),
+        "B": CustomerFactory(city="Mumbai", country="India", signed_up_at=early),
+        "C": CustomerFactory(city="Delhi", country="India", signed_up_at=early),
+        "D": CustomerFactory(city="Pune", country="India", signed_up_at=early),
+        "E": CustomerFactory(city="", country="", signed_up_at=at("2025-06-01")),
+        "F": CustomerFactory(city="Chennai", country="India", signed_up_at=early),
     }
     add_order(people["A"], "3000", "2025-06-20")
     add_order(people["A"], "2000", "2025-02-01")

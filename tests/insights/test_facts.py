@@ -30,6 +30,8 @@ BASE = {
     "active_share": 0.5,
     "lapsed_customers": 1,  # D, last order 2023
     "lapsed_share": 0.1667,
+    "new_customers": 1,  # E, signed up 29 days ago
+    "new_share": 0.1667,
     "order_count_distribution": [
         bucket("0", "0 orders", 1, 0.1667),
         bucket("1", "1 order", 2, 0.3333),
@@ -78,6 +80,8 @@ SEGMENT = {
     "active_share": 1.0,
     "lapsed_customers": 0,
     "lapsed_share": 0.0,
+    "new_customers": 0,
+    "new_share": 0.0,
     "order_count_distribution": [
         bucket("0", "0 orders", 0, 0.0),
         bucket("1", "1 order", 0, 0.0),
@@ -118,7 +122,7 @@ def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Custome
         "version": 1,
         "as_of": "2025-06-30",
         "currency": "₹",
-        "windows": {"active_days": 90, "lapsed_days": 180, "trend_days": 90},
+        "windows": {"active_days": 90, "lapsed_days": 180, "new_days": 90, "trend_days": 90},
         "segment": SEGMENT,
         "base": BASE,
         "index": {
@@ -129,6 +133,7 @@ def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Custome
             "repeat_rate": 2.0,
             "active_share": 2.0,
             "lapsed_share": 0.0,
+            "new_share": 0.0,
             "never_ordered_share": 0.0,
         },
     }
@@ -156,6 +161,7 @@ def test_rules_matching_everyone_are_the_base_itself(known_base: dict[str, Custo
         "repeat_rate": 1.0,
         "active_share": 1.0,
         "lapsed_share": 1.0,
+        "new_share": 1.0,
         "never_ordered_share": 1.0,
     }
     # One pass over the base (totals, median, cities, countries, trend): no second scan.

@@ -71,27 +71,31 @@ def test_lapsed_customers_read_as_a_risk(contrasting_base: dict[str, list[Custom
         "66.7% have not ordered in over 180 days (40% of all customers) and 33.3% have never"
         " ordered (20%)." in content.findings
     )
-    assert content.recommendations[:2] == [
+    assert content.recommendations[:3] == [
         "Send a win-back message to the 10 members with no order in over 180 days, and test a"
         " time-limited offer against a plain reminder.",
+        "Start with the 66.7% who ordered more than once: they know the products already, so a"
+        " reminder may work before any discount.",
         "Give the 5 members who never ordered a reason for a first order: a welcome offer or a"
         " best-sellers guide.",
     ]
     assert "it's been a while" in content.suggested_message
 
 
-def test_new_customers_read_as_a_second_order_opportunity(
+def test_new_customers_read_as_new_with_a_second_order_to_win(
     contrasting_base: dict[str, list[Customer]],
 ) -> None:
     content = narrate(facts_for(NEW_CUSTOMERS))
 
-    assert content.headline == (
-        "100% of this segment has ordered only once — the second order is the opportunity"
-    )
-    assert content.recommendations[0] == (
+    assert content.headline == "100% joined in the last 90 days; 100% have ordered only once so far"
+    assert "100% joined in the last 90 days (24% of all customers)." in content.findings
+    assert content.recommendations[:2] == [
+        "Welcome the 6 recent sign-ups with a short series (best-sellers, how to choose) while"
+        " they are still paying attention.",
         "Nudge the 6 one-time buyers towards a second order soon after the first, with a"
-        " cross-sell or a replenishment reminder."
-    )
+        " cross-sell or a replenishment reminder.",
+    ]
+    assert content.suggested_message.startswith("Welcome aboard, {{ first_name }}!")
     assert (
         "In the last 90 days members placed 6 orders worth ₹4,800, against none in the 90 days"
         " before." in content.findings
@@ -175,7 +179,8 @@ def test_suggestions_without_a_known_theme_follow_the_facts(
     ("objective", "theme"),
     [
         ("Re-engage inactive customers", "lapsed"),
-        ("Welcome offer for a first purchase", "never"),
+        ("Welcome our new sign-ups", "new"),
+        ("An offer for a first purchase", "never"),
         ("Thank our VIPs", "valuable"),
         ("Cross-sell accessories", "one_order"),
         ("Announce the new collection", "launch"),
