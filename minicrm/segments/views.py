@@ -134,7 +134,8 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         history = segment_size_history(segment_id=segment.pk, days=HISTORY_DAYS)
         context["history"] = [{"date": point["date"], "count": point["size"]} for point in history]
         context["history_points"] = [
-            {"label": f"{point['date']:%-d %b}", "count": point["size"]} for point in history
+            {"label": f"{point['date'].day} {point['date']:%b}", "count": point["size"]}
+            for point in history
         ]
         context["history_days"] = HISTORY_DAYS
     elif tab == "members":

@@ -3,7 +3,7 @@
 import html as html_lib
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -95,6 +95,10 @@ def builder_rules(html: str) -> object:
     match = re.search(r'<input type="hidden" name="rules" value="([^"]*)" id="rules-input">', html)
     assert match is not None
     return json.loads(html_lib.unescape(match.group(1)))
+
+
+def day_label(day: date) -> str:
+    return f"{day.day} {day:%b}"
 
 
 def json_script(html: str, element_id: str) -> object:
@@ -194,9 +198,9 @@ def test_detail_overview_shows_rules_in_words_history_and_insights_slot(
     assert f'<div id="segment-insights" data-segment="{segment.pk}">' in html
     assert "Insights appear here." in html
     assert json_script(html, "size-history") == [
-        {"label": f"{today - timedelta(days=2):%-d %b}", "count": 10},
-        {"label": f"{today - timedelta(days=1):%-d %b}", "count": 12},
-        {"label": f"{today:%-d %b}", "count": 15},
+        {"label": day_label(today - timedelta(days=2)), "count": 10},
+        {"label": day_label(today - timedelta(days=1)), "count": 12},
+        {"label": day_label(today), "count": 15},
     ]
     assert "vendor/chart.umd.min.js" in html
     assert f'href="{reverse("segments:edit", args=[segment.pk])}"' in html

@@ -51,7 +51,8 @@
           tooltip: { callbacks: { label: (item) => `${numbers.format(item.parsed.y)} customers` } },
         },
         scales: {
-          x: { grid: { display: false }, ticks: { color: text, maxTicksLimit: 8 }, border: { color: grid } },
+          // A single day sits in the middle rather than on the axis.
+          x: { offset: points.length === 1, grid: { display: false }, ticks: { color: text, maxTicksLimit: 8 }, border: { color: grid } },
           y: {
             beginAtZero: true,
             grid: { color: grid },
