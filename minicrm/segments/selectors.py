@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from minicrm.core.errors import NotFoundError
 from minicrm.customers.models import Customer, CustomerTag
@@ -13,6 +14,7 @@ from .compiler import compile_rules, customers_matching, today_in_zone
 from .describe import condition_describe, rules_describe
 from .models import Segment, SegmentSize
 from .rules import RuleGroup, parse_rules
+from .snapshot import CustomerSnapshot, shared_snapshot
 
 SAMPLE_SIZE = 10
 SAMPLE_FIELDS = (
@@ -76,47 +78,87 @@ def _sample_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def segment_sample(*, rules: RuleGroup, today: date | None = None) -> list[dict[str, Any]]:
+def preview_snapshot() -> CustomerSnapshot | None:
+    """The columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT) and loaded, else None."""
+    if not getattr(settings, "MINICRM_PREVIEW_SNAPSHOT", False):
+        return None
+    return shared_snapshot()
+
+
+def _sample_rows(customers: QuerySet[Customer]) -> list[dict[str, Any]]:
+    return [_sample_row(row) for row in customers.values(*SAMPLE_FIELDS)[:SAMPLE_SIZE]]
+
+
+def segment_sample(
+    *, rules: RuleGroup, today: date | None = None, snapshot: CustomerSnapshot | None = None
+) -> list[dict[str, Any]]:
     """Up to 10 matching customers, biggest spenders first (dicts with id, name, email, ...)."""
-    rows = (
-        customers_matching(rules, today=today)
-        .order_by("-total_spend", "-id")
-        .values(*SAMPLE_FIELDS)[:SAMPLE_SIZE]
+    day = today or today_in_zone()
+    if snapshot is None:
+        matching = customers_matching(rules, today=day)
+        return _sample_rows(matching.order_by("-total_spend", "-id"))
+    ids = snapshot.top_ids(rules, today=day, limit=SAMPLE_SIZE)
+    rank = Case(
+        *(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids)), output_field=IntegerField()
     )
-    return [_sample_row(row) for row in rows]
+    return _sample_rows(Customer.objects.filter(pk__in=ids).order_by(rank)) if ids else []
 
 
-def segment_preview(*, rules: RuleGroup, today: date | None = None) -> dict[str, Any]:
-    """`{"count", "total_customers", "sample"}` for rules being built (nothing is saved)."""
+def segment_preview(
+    *, rules: RuleGroup, today: date | None = None, snapshot: CustomerSnapshot | None = None
+) -> dict[str, Any]:
+    """`{"count", "total_customers", "sample"}` for rules being built (nothing is saved).
+
+    Uses the columnar snapshot when one is given or enabled in settings (exact, refreshed
+    just before), the SQL compiler otherwise.
+    """
+    day = today or today_in_zone()
+    snapshot = snapshot or preview_snapshot()
+    if snapshot is not None:
+        return {
+            "count": snapshot.count(rules, today=day),
+            "total_customers": snapshot.total(),
+            "sample": segment_sample(rules=rules, today=day, snapshot=snapshot),
+        }
     return {
-        "count": customers_matching(rules, today=today).count(),
+        "count": customers_matching(rules, today=day).count(),
         "total_customers": Customer.objects.count(),
-        "sample": segment_sample(rules=rules, today=today),
+        "sample": segment_sample(rules=rules, today=day),
     }
 
 
-def segment_funnel(*, rules: RuleGroup, today: date | None = None) -> list[dict[str, Any]]:
+def segment_funnel(
+    *, rules: RuleGroup, today: date | None = None, snapshot: CustomerSnapshot | None = None
+) -> list[dict[str, Any]]:
     """How many customers remain after each top-level condition is added, in one scan.
 
     Step i counts customers matching the first i top-level conditions combined with the
     group's own `all`/`any`; its label is that condition (or nested group) in words.
     """
     day = today or today_in_zone()
-    steps: list[tuple[str, Q]] = []
+    labels: list[str] = []
+    prefixes: list[RuleGroup] = []
     for index, node in enumerate(rules.conditions):
-        prefix = RuleGroup(match=rules.match, conditions=rules.conditions[: index + 1])
+        prefixes.append(RuleGroup(match=rules.match, conditions=rules.conditions[: index + 1]))
         if isinstance(node, RuleGroup):
-            label = rules_describe(RuleGroup(match="all", conditions=[node]))
+            labels.append(rules_describe(RuleGroup(match="all", conditions=[node])))
         else:
-            label = condition_describe(node)
-        steps.append((label, compile_rules(prefix, today=day)))
-    if not steps:
+            labels.append(condition_describe(node))
+    if not prefixes:
         return []
-    counts = {
-        f"step_{i}": Count("pk", filter=q) if q else Count("pk") for i, (_, q) in enumerate(steps)
-    }
-    totals = Customer.objects.aggregate(**counts)
-    return [{"label": label, "count": totals[f"step_{i}"]} for i, (label, _) in enumerate(steps)]
+    snapshot = snapshot or preview_snapshot()
+    if snapshot is not None:
+        counts = snapshot.funnel_counts(prefixes, today=day)
+    else:
+        filters = [compile_rules(prefix, today=day) for prefix in prefixes]
+        totals = Customer.objects.aggregate(
+            **{
+                f"step_{i}": Count("pk", filter=q) if q else Count("pk")
+                for i, q in enumerate(filters)
+            }
+        )
+        counts = [totals[f"step_{i}"] for i in range(len(filters))]
+    return [{"label": label, "count": count} for label, count in zip(labels, counts, strict=True)]
 
 
 def segment_members(

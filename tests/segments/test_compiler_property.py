@@ -1,4 +1,4 @@
-"""Compiled SQL selects exactly what the reference evaluator selects, for random data and rules."""
+"""SQL and the columnar snapshot select exactly what the reference evaluator selects."""
 
 import os
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from minicrm.customers.models import Customer, CustomerTag
 from minicrm.segments.compiler import customers_matching
 from minicrm.segments.rules import parse_rules
+from minicrm.segments.snapshot import CustomerSnapshot
 
 from .reference import Evaluator, Person
 from .strategies import TODAY, groups, people
@@ -55,6 +56,9 @@ def test_compiled_rules_select_what_the_reference_selects(zone: str) -> None:
         rule_batch = data.draw(st.lists(groups(), min_size=6, max_size=6), label="rules")
         with override_settings(TIME_ZONE=zone), transaction.atomic():
             store(population)
+            snapshot = CustomerSnapshot()
+            snapshot.load()
+            keys = dict(Customer.objects.values_list("pk", "external_id"))
             for rules in rule_batch:
                 group = parse_rules(rules)
                 expected = evaluator.select(group.to_dict(), population)
@@ -62,6 +66,8 @@ def test_compiled_rules_select_what_the_reference_selects(zone: str) -> None:
                     customers_matching(group, today=TODAY).values_list("external_id", flat=True)
                 )
                 assert found == expected, rules
+                columnar = {keys[pk] for pk in snapshot.matching_ids(group, today=TODAY)}
+                assert columnar == expected, ("snapshot", rules)
             transaction.set_rollback(True)
 
     check()
