@@ -49,14 +49,15 @@ django.setup()
 import duckdb
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.services import api_token_create
 from minicrm.customers.models import Customer
+from minicrm.segments import snapshot as snapshot_module
 from minicrm.segments.compiler import customers_matching, today_in_zone
 from minicrm.segments.rules import Condition, RuleGroup, parse_rules
-from minicrm.segments.selectors import segment_preview
+from minicrm.segments.snapshot import CustomerSnapshot
 from tests.segments.reference import Evaluator, Person
 
 CITIES = ["Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai", "Kolkata", "Pune"]
@@ -517,11 +518,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=30, help="runs of the fast paths")
+    parser.add_argument("--sql-runs", type=int, default=5, help="runs of the SQL-only paths")
     parser.add_argument("--naive-sample", type=int, default=5_000)
     parser.add_argument("--copy-from", help="SQLite file to copy the rows from (PostgreSQL run)")
     parser.add_argument("--index", action="append", default=[], help="CREATE INDEX to try")
     parser.add_argument("--only", help="comma-separated rule numbers to run")
+    parser.add_argument("--skip-sql", action="store_true", help="skip the SQL-only paths")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args()
 
@@ -556,7 +559,18 @@ def main() -> None:
 
     started = time.perf_counter()
     duck = load_duckdb()
-    print(f"DuckDB loaded in {time.perf_counter() - started:.1f}s", flush=True)
+    print(f"DuckDB floor loaded in {time.perf_counter() - started:.1f}s", flush=True)
+    started = time.perf_counter()
+    snapshot = CustomerSnapshot()
+    snapshot.load()
+    snapshot_module._shared = snapshot
+    load_s = time.perf_counter() - started
+    refresh_p50, refresh_p95, _ = timed(snapshot.refresh, args.runs)
+    print(
+        f"Snapshot loaded in {load_s:.1f}s; refresh with nothing changed "
+        f"{refresh_p50:.2f} / {refresh_p95:.2f} ms",
+        flush=True,
+    )
 
     today = today_in_zone()
     cases = rules_under_test(today)
@@ -583,69 +597,83 @@ def main() -> None:
 
         params: list[Any] = []
         where = duck_sql(group, today, params)
-        query_p50, query_p95, count = timed(
-            lambda group=group: customers_matching(group).count(), args.runs
-        )
-        preview_p50, preview_p95, _ = timed(
-            lambda group=group: segment_preview(rules=group), args.runs
-        )
-        api_p50, api_p95, api_body = timed(lambda: api(False), args.runs)
-        funnel_p50, funnel_p95, _ = timed(lambda: api(True), max(5, args.runs // 2))
-        duck_p50, duck_p95, duck_count = timed(
+        row: dict[str, Any] = {"rule": name}
+        if not args.skip_sql:
+            with override_settings(MINICRM_PREVIEW_SNAPSHOT=False):
+                row["query"] = timed(lambda g=group: customers_matching(g).count(), args.sql_runs)
+                row["api_sql"] = timed(lambda: api(False), args.sql_runs)
+        with override_settings(MINICRM_PREVIEW_SNAPSHOT=True):
+            row["api"] = timed(lambda: api(False), args.runs)
+            row["api_funnel"] = timed(lambda: api(True), args.runs)
+        row["snapshot"] = timed(lambda g=group: snapshot.count(g, today=today), args.runs)
+        row["duckdb"] = timed(
             lambda where=where, params=params: duck.execute(
                 f"SELECT COUNT(*) FROM customers WHERE {where}", params
             ).fetchone()[0],
             args.runs,
         )
-        agree = "yes" if duck_count == count == api_body["count"] else f"NO ({duck_count})"
-        row = {
-            "rule": name, "count": count, "duckdb_agrees": agree,
-            "query_p50": query_p50, "query_p95": query_p95,
-            "preview_p50": preview_p50, "preview_p95": preview_p95,
-            "api_p50": api_p50, "api_p95": api_p95,
-            "api_funnel_p50": funnel_p50, "api_funnel_p95": funnel_p95,
-            "duckdb_p50": duck_p50, "duckdb_p95": duck_p95, "naive_ms": naive_ms,
-        }  # fmt: skip
+        row["count"] = row["api"][2]["count"]
+        counts = {row["duckdb"][2], row["snapshot"][2], row["count"]}
+        if "query" in row:
+            counts.add(row["query"][2])
+        row["agree"] = "yes" if len(counts) == 1 else f"NO {sorted(counts)}"
+        row["naive_ms"] = naive_ms
         rows.append(row)
+        sql_part = ""
+        if "query" in row:
+            sql_part = f"SQL {row['query'][0]:7.1f}  API(SQL) {row['api_sql'][0]:7.1f}  "
         print(
-            f"{name:<26} {count:>8,}  query {query_p50:7.1f}/{query_p95:7.1f}  "
-            f"API {api_p50:7.1f}/{api_p95:7.1f}  +funnel {funnel_p50:7.1f}  "
-            f"duckdb {duck_p50:6.2f}  x{api_p50 / duck_p50:5.1f}  agree {agree}",
+            f"{name:<26} {row['count']:>8,}  {sql_part}"
+            f"API {row['api'][0]:6.1f}/{row['api'][1]:6.1f}  "
+            f"+funnel {row['api_funnel'][0]:6.1f}  snapshot {row['snapshot'][0]:6.2f}  "
+            f"duckdb {row['duckdb'][0]:6.2f}  agree {row['agree']}",
             flush=True,
         )
     for statement in args.index:
-        name = statement.split("INDEX", 1)[1].split()[0].replace("IF", "").strip()
+        index_name = statement.split("INDEX", 1)[1].split()[0]
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {name}" if name != "NOT" else "SELECT 1")
+            cursor.execute(f"DROP INDEX IF EXISTS {index_name}")
 
-    print_table(rows, vendor=vendor, total=total, naive_sample=len(sample_ids))
+    print_table(rows, vendor=vendor, total=total, naive_sample=len(sample_ids), load_s=load_s)
     if args.json:
-        Path(args.json).write_text(json.dumps({"vendor": vendor, "rows": rows}, indent=2))
+        plain = [
+            {
+                key: (list(value[:2]) if isinstance(value, tuple) else value)
+                for key, value in row.items()
+            }
+            for row in rows
+        ]
+        Path(args.json).write_text(json.dumps({"vendor": vendor, "rows": plain}, indent=2))
 
 
-def print_table(rows: list[dict[str, Any]], *, vendor: str, total: int, naive_sample: int) -> None:
+def print_table(
+    rows: list[dict[str, Any]], *, vendor: str, total: int, naive_sample: int, load_s: float
+) -> None:
+    def ms(pair: tuple[float, float, Any] | None) -> str:
+        return "-" if pair is None else f"{pair[0]:.1f} / {pair[1]:.1f}"
+
     print()
-    print(f"{vendor}, {total:,} customers; times in ms (p50 / p95); ratios of p50")
+    print(f"{vendor}, {total:,} customers; times in ms, p50 / p95; ratios of p50")
     print()
     print(
-        "| rule | matches | query | preview selector | API (count+sample) | API + funnel "
-        "| DuckDB | API ÷ DuckDB | naive (extrapolated) | naive ÷ API |"
+        "| rule | matches | SQL count | API, SQL only | API (snapshot) | API + funnel "
+        "| snapshot count | DuckDB | API ÷ DuckDB | naive (extrapolated) | naive ÷ API |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
+        api_p50, duck_p50 = row["api"][0], row["duckdb"][0]
         print(
-            f"| {row['rule']} | {row['count']:,} | {row['query_p50']:.1f} / {row['query_p95']:.1f} "
-            f"| {row['preview_p50']:.1f} / {row['preview_p95']:.1f} "
-            f"| {row['api_p50']:.1f} / {row['api_p95']:.1f} "
-            f"| {row['api_funnel_p50']:.1f} / {row['api_funnel_p95']:.1f} "
-            f"| {row['duckdb_p50']:.2f} / {row['duckdb_p95']:.2f} "
-            f"| {row['api_p50'] / row['duckdb_p50']:.1f}x "
-            f"| {row['naive_ms'] / 1000:,.0f} s | {row['naive_ms'] / row['api_p50']:,.0f}x |"
+            f"| {row['rule']} | {row['count']:,} | {ms(row.get('query'))} "
+            f"| {ms(row.get('api_sql'))} | {ms(row['api'])} | {ms(row['api_funnel'])} "
+            f"| {row['snapshot'][0]:.2f} / {row['snapshot'][1]:.2f} "
+            f"| {duck_p50:.2f} / {row['duckdb'][1]:.2f} | {api_p50 / duck_p50:.1f}x "
+            f"| {row['naive_ms'] / 1000:,.0f} s | {row['naive_ms'] / api_p50:,.0f}x |"
         )
     print()
     print(
         f"naive: customers + orders + tags loaded through the ORM (prefetch) and filtered in "
-        f"Python, timed on {naive_sample:,} random customers and scaled to {total:,}."
+        f"Python, timed on {naive_sample:,} random customers and scaled to {total:,}. "
+        f"Snapshot load (once per process): {load_s:.1f} s."
     )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import close_old_connections, connection
+from django.db.models import Count
 from django.utils import timezone
 
 from minicrm.customers.models import Customer, CustomerTag
@@ -66,10 +67,27 @@ CREATE OR REPLACE TABLE customers (
     id BIGINT PRIMARY KEY, cents BIGINT NOT NULL, order_count BIGINT NOT NULL,
     first_order_at BIGINT, last_order_at BIGINT, signed_up_at BIGINT,
     city VARCHAR NOT NULL, country VARCHAR NOT NULL, email VARCHAR NOT NULL,
-    city_lc VARCHAR NOT NULL, country_lc VARCHAR NOT NULL, email_lc VARCHAR NOT NULL
+    city_lc VARCHAR NOT NULL, country_lc VARCHAR NOT NULL, email_lc VARCHAR NOT NULL,
+    city_code INTEGER NOT NULL, country_code INTEGER NOT NULL, tag_bits BIGINT NOT NULL
 );
 CREATE OR REPLACE TABLE tags (customer_id BIGINT NOT NULL, name VARCHAR NOT NULL);
 """
+CSV_COLUMNS = (
+    "{'id': 'BIGINT', 'cents': 'BIGINT', 'order_count': 'BIGINT', 'first_order_at': 'BIGINT', "
+    "'last_order_at': 'BIGINT', 'signed_up_at': 'BIGINT', 'city': 'VARCHAR', "
+    "'country': 'VARCHAR', 'email': 'VARCHAR', 'city_lc': 'VARCHAR', 'country_lc': 'VARCHAR', "
+    "'email_lc': 'VARCHAR', 'city_code': 'INTEGER', 'country_code': 'INTEGER', "
+    "'tag_bits': 'BIGINT'}"
+)
+TAG_CSV_COLUMNS = "{'customer_id': 'BIGINT', 'name': 'VARCHAR'}"
+# Low-cardinality text (city, country) is also held as integer codes of its lower-case form,
+# so a text condition becomes `code IN (...)`: the codes are found in Python over the distinct
+# values. Past this many matching values the plain string comparison is used instead.
+MAX_CODES_PER_CONDITION = 1_000
+# The most common tags get one bit each of `tag_bits`; other tags use the `tags` table.
+TAG_BITS = 63
+BIGINT_SAFE = 2**62
+CODED_TEXT = ("city", "country")
 DATE_COLUMNS = {
     "last_order_date": "last_order_at",
     "first_order_date": "first_order_at",
@@ -90,30 +108,12 @@ def cents(amount: Decimal | float | int) -> int:
     return int((Decimal(str(amount)) * 100).to_integral_value())
 
 
-def _row(values: Sequence[Any]) -> tuple[Any, ...]:
-    (pk, spend, count, first, last, signed, city, country, email) = values
-    city, country, email = city or "", country or "", email or ""
-    return (
-        pk,
-        cents(spend),
-        count,
-        micros(first),
-        micros(last),
-        micros(signed),
-        city,
-        country,
-        email,
-        ascii_lower(city),
-        ascii_lower(country),
-        ascii_lower(email),
-    )
-
-
 class Where:
     """Builds one DuckDB WHERE clause with the compiler's semantics; values go to `params`."""
 
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, snapshot: "CustomerSnapshot") -> None:
         self.today = today
+        self.snapshot = snapshot
         self.params: list[Any] = []
 
     def p(self, value: Any) -> str:
@@ -165,7 +165,10 @@ class Where:
         if target <= 0:
             return "(order_count > 0)"
         sign = ">=" if target % 2 == 0 else ">"
-        limit = self.p(2 * target - 1)
+        factor = 2 * target - 1
+        limit = self.p(factor)
+        if factor * max(self.snapshot.max_order_count, 1) < BIGINT_SAFE:
+            return f"(order_count > 0 AND 2 * cents {sign} order_count * {limit})"
         return f"(order_count > 0 AND 2 * cents::HUGEINT {sign} order_count * {limit}::HUGEINT)"
 
     def _aov_below(self, target: int) -> str:
@@ -244,36 +247,70 @@ class Where:
         return choices[op]()
 
     def _text(self, condition: Condition) -> str:
-        raw, op, value = condition.field, condition.operator, condition.value
-        column = f"{raw}_lc"
+        raw, op = condition.field, condition.operator
         if op == "is_empty":
             return f"{raw} = ''"
         if op == "is_not_empty":
             return f"{raw} <> ''"
+        negated = op in ("ne", "not_contains", "not_in")
+        positive = self._coded(condition) if raw in CODED_TEXT else None
+        if positive is None:
+            positive = self._text_compare(condition)
+        return f"({raw} <> '' AND NOT {positive})" if negated else positive
+
+    def _coded(self, condition: Condition) -> str | None:
+        """The positive test as `code IN (...)` over the distinct values, or None if too many."""
+        op, value = condition.operator, condition.value
+        codes = self.snapshot.codes[condition.field]
+        if op in ("in", "not_in"):
+            wanted = {ascii_lower(item) for item in value}
+            matching = [code for text in wanted if (code := codes.get(text)) is not None]
+        elif op in ("eq", "ne"):
+            code = codes.get(ascii_lower(value))
+            matching = [] if code is None else [code]
+        else:
+            target = ascii_lower(value)
+            test = str.startswith if op == "starts_with" else str.__contains__
+            matching = [code for text, code in codes.items() if text and test(text, target)]
+        if len(matching) > MAX_CODES_PER_CONDITION:
+            return None
+        if not matching:
+            return "FALSE"
+        return f"{condition.field}_code IN ({', '.join(self.p(code) for code in matching)})"
+
+    def _text_compare(self, condition: Condition) -> str:
+        column, op, value = f"{condition.field}_lc", condition.operator, condition.value
         if op in ("in", "not_in"):
             marks = ", ".join(self.p(ascii_lower(item)) for item in dict.fromkeys(value))
-            if op == "in":
-                return f"{column} IN ({marks})"
-            return f"({raw} <> '' AND {column} NOT IN ({marks}))"
+            return f"{column} IN ({marks})"
         target = self.p(ascii_lower(value))
-        return {
-            "eq": f"{column} = {target}",
-            "ne": f"({raw} <> '' AND {column} <> {target})",
-            "contains": f"contains({column}, {target})",
-            "not_contains": f"({raw} <> '' AND NOT contains({column}, {target}))",
-            "starts_with": f"starts_with({column}, {target})",
-        }[op]
+        if op in ("eq", "ne"):
+            return f"{column} = {target}"
+        if op in ("contains", "not_contains"):
+            return f"contains({column}, {target})"
+        return f"starts_with({column}, {target})"
 
     def _tags(self, condition: Condition) -> str:
         names = list(dict.fromkeys(name.lower() for name in condition.value))
+        bits, known = self.snapshot.tag_bits, self.snapshot.tag_names
+        operator = condition.operator
+        if all(name in bits or name not in known for name in names):
+            # A tag nobody has matches nobody: it adds nothing to any/none and fails all.
+            mask = sum(1 << bits[name] for name in names if name in bits)
+            if operator == "has_all" and any(name not in bits for name in names):
+                return "FALSE"
+            if operator == "has_all":
+                return f"(tag_bits & {self.p(mask)}) = {self.p(mask)}"
+            test = "<>" if operator == "has_any" else "="
+            return f"(tag_bits & {self.p(mask)}) {test} 0"
 
         def having(*wanted: str) -> str:
             marks = ", ".join(self.p(name) for name in wanted)
             return f"id IN (SELECT customer_id FROM tags WHERE name IN ({marks}))"
 
-        if condition.operator == "has_any":
+        if operator == "has_any":
             return having(*names)
-        if condition.operator == "has_none":
+        if operator == "has_none":
             return f"NOT {having(*names)}"
         return "(" + " AND ".join(having(name) for name in names) + ")"
 
@@ -289,6 +326,13 @@ class CustomerSnapshot:
         self._watermark: datetime | None = None
         self._reconciled_at = 0.0
         self._loading = False
+        self._reset_dictionaries()
+
+    def _reset_dictionaries(self) -> None:
+        self.codes: dict[str, dict[str, int]] = {field: {} for field in CODED_TEXT}
+        self.tag_bits: dict[str, int] = {}
+        self.tag_names: set[str] = set()
+        self.max_order_count = 0
 
     @property
     def loaded(self) -> bool:
@@ -296,32 +340,95 @@ class CustomerSnapshot:
 
     # --- Loading and refreshing -------------------------------------------------------------
 
+    def _code(self, field: str, text_lc: str) -> int:
+        codes = self.codes[field]
+        if text_lc not in codes:
+            codes[text_lc] = len(codes)
+        return codes[text_lc]
+
+    def _add_tag(self, name: str) -> None:
+        if name not in self.tag_names:
+            self.tag_names.add(name)
+            if len(self.tag_bits) < TAG_BITS:
+                self.tag_bits[name] = len(self.tag_bits)
+
+    def _row(self, values: Sequence[Any], tag_bits: int) -> tuple[Any, ...]:
+        (pk, spend, count, first, last, signed, city, country, email) = values
+        city, country, email = city or "", country or "", email or ""
+        city_lc, country_lc = ascii_lower(city), ascii_lower(country)
+        self.max_order_count = max(self.max_order_count, count)
+        return (
+            pk,
+            cents(spend),
+            count,
+            micros(first),
+            micros(last),
+            micros(signed),
+            city,
+            country,
+            email,
+            city_lc,
+            country_lc,
+            ascii_lower(email),
+            self._code("city", city_lc),
+            self._code("country", country_lc),
+            tag_bits,
+        )
+
+    def _bits(self, names: Iterable[str]) -> int:
+        return sum(1 << self.tag_bits[name] for name in names if name in self.tag_bits)
+
     def load(self) -> None:
         """Read every customer and tag into a new DuckDB database (seconds at 1M rows)."""
+        with self._lock:
+            self._load()
+
+    def _load(self) -> None:
         started = timezone.now()
+        self._reset_dictionaries()
         duck = duckdb.connect()
         duck.execute(SCHEMA)
+        # The most common tags get the bits.
+        tag_counts = (
+            CustomerTag.objects.order_by()
+            .values_list("name")
+            .annotate(n=Count("id"))
+            .order_by("-n", "name")
+        )
+        for name, _n in tag_counts:
+            self._add_tag(name)
+        bits_of: dict[int, int] = {}
         with tempfile.TemporaryDirectory() as folder:
-            customers = (_row(values) for values in self._stream(Customer.objects.order_by()))
-            tags = CustomerTag.objects.order_by().values_list("customer_id", "name")
-            for table, rows, columns in [
-                ("customers", customers, self._csv_columns()),
-                (
-                    "tags",
-                    tags.iterator(chunk_size=10_000),
-                    "{'customer_id': 'BIGINT', 'name': 'VARCHAR'}",
-                ),
-            ]:
-                path = Path(folder) / f"{table}.csv"
-                if self._write_csv(path, rows):
-                    duck.execute(
-                        f"INSERT INTO {table} SELECT * FROM read_csv('{path}', header=false, "
-                        f"quote='\"', escape='\"', nullstr='\\N', columns={columns})"
-                    )
-        with self._lock:
-            self._duck = duck
-            self._watermark = started
-            self._reconciled_at = clock.monotonic()
+            tags_path = Path(folder) / "tags.csv"
+            tag_rows = CustomerTag.objects.order_by().values_list("customer_id", "name")
+
+            def tags_with_bits() -> Iterable[tuple[int, str]]:
+                for customer_id, name in tag_rows.iterator(chunk_size=10_000):
+                    if name in self.tag_bits:
+                        bits_of[customer_id] = bits_of.get(customer_id, 0) | (
+                            1 << self.tag_bits[name]
+                        )
+                    yield customer_id, name
+
+            if self._write_csv(tags_path, tags_with_bits()):
+                self._read_csv(duck, "tags", tags_path, TAG_CSV_COLUMNS)
+            customers_path = Path(folder) / "customers.csv"
+            customers = (
+                self._row(values, bits_of.get(values[0], 0))
+                for values in self._stream(Customer.objects.order_by())
+            )
+            if self._write_csv(customers_path, customers):
+                self._read_csv(duck, "customers", customers_path, CSV_COLUMNS)
+        self._duck = duck
+        self._watermark = started
+        self._reconciled_at = clock.monotonic()
+
+    @staticmethod
+    def _read_csv(duck: Any, table: str, path: Path, columns: str) -> None:
+        duck.execute(
+            f"INSERT INTO {table} SELECT * FROM read_csv('{path}', header=false, "
+            f"quote='\"', escape='\"', nullstr='\\N', columns={columns})"
+        )
 
     def load_in_background(self) -> None:
         """Start loading in a thread (previews use SQL meanwhile); no-op if already started."""
@@ -350,27 +457,32 @@ class CustomerSnapshot:
             since = self._watermark - WATERMARK_OVERLAP
             now = timezone.now()
             changed = Customer.objects.filter(updated_at__gte=since).order_by()
-            rows = [_row(values) for values in self._stream(changed, limit=FULL_RELOAD_ABOVE + 1)]
-            if len(rows) > FULL_RELOAD_ABOVE:
-                self.load()
+            found = list(self._stream(changed, limit=FULL_RELOAD_ABOVE + 1))
+            if len(found) > FULL_RELOAD_ABOVE:
+                self._load()
                 return
-            if rows:
-                ids = [row[0] for row in rows]
-                self._upsert(ids, rows)
+            if found:
+                self._upsert(found)
             if clock.monotonic() - self._reconciled_at > RECONCILE_EVERY_SECONDS:
                 self._reconcile()
             self._watermark = now
 
-    def _upsert(self, ids: list[int], rows: list[tuple[Any, ...]]) -> None:
-        marks = ", ".join("?" for _ in ids)
+    def _upsert(self, found: list[Sequence[Any]]) -> None:
+        ids = [values[0] for values in found]
         tags = list(
             CustomerTag.objects.filter(customer_id__in=ids).values_list("customer_id", "name")
         )
+        names_of: dict[int, list[str]] = {}
+        for customer_id, name in tags:
+            self._add_tag(name)
+            names_of.setdefault(customer_id, []).append(name)
+        rows = [self._row(values, self._bits(names_of.get(values[0], []))) for values in found]
+        marks = ", ".join("?" for _ in ids)
         duck = self._duck
         duck.execute("BEGIN")
         duck.execute(f"DELETE FROM customers WHERE id IN ({marks})", ids)
         duck.execute(f"DELETE FROM tags WHERE customer_id IN ({marks})", ids)
-        duck.executemany(f"INSERT INTO customers VALUES ({', '.join('?' * 12)})", rows)
+        duck.executemany(f"INSERT INTO customers VALUES ({', '.join('?' * 15)})", rows)
         if tags:
             duck.executemany("INSERT INTO tags VALUES (?, ?)", tags)
         duck.execute("COMMIT")
@@ -404,18 +516,12 @@ class CustomerSnapshot:
                 written += 1
         return written
 
-    @staticmethod
-    def _csv_columns() -> str:
-        types = ["BIGINT"] * 6 + ["VARCHAR"] * 6
-        names = ["id", "cents", "order_count", "first_order_at", "last_order_at"]
-        names += ["signed_up_at", "city", "country", "email", "city_lc", "country_lc", "email_lc"]
-        return "{" + ", ".join(f"'{n}': '{t}'" for n, t in zip(names, types, strict=True)) + "}"
-
     # --- Queries ----------------------------------------------------------------------------
 
     def _where(self, rules: RuleGroup, today: date) -> tuple[str, list[Any]]:
-        where = Where(today)
-        sql = where.group(rules)
+        with self._lock:  # the dictionaries must not change while the clause is built
+            where = Where(today, self)
+            sql = where.group(rules)
         return sql or "TRUE", where.params
 
     def count(self, rules: RuleGroup, *, today: date) -> int:
@@ -438,8 +544,9 @@ class CustomerSnapshot:
         ]
 
     def funnel_counts(self, steps: list[RuleGroup], *, today: date) -> list[int]:
-        where = Where(today)
-        filters = [f"COUNT(*) FILTER (WHERE {where.group(step) or 'TRUE'})" for step in steps]
+        with self._lock:
+            where = Where(today, self)
+            filters = [f"COUNT(*) FILTER (WHERE {where.group(step) or 'TRUE'})" for step in steps]
         rows = self._fetch(f"SELECT {', '.join(filters)} FROM customers", where.params)
         return [int(value) for value in rows[0]]
 
