@@ -14,7 +14,14 @@ from typing import Annotated, Any, TypeVar
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from minicrm.core.errors import ApplicationError
@@ -61,18 +68,6 @@ def _text(max_length: int) -> PlainValidator:
         return text
 
     return PlainValidator(parse)
-
-
-def _external_id(value: Any) -> str:
-    # Callers' keys are often numbers in JSON; they are the same key as their text form.
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _error("external_id_type", "Must be text (or a whole number).")
-    text = str(value).strip()
-    if not text:
-        raise _error("external_id_empty", "Must not be empty.")
-    if len(text) > 64:
-        raise _error("external_id_too_long", f"At most 64 characters (got {len(text)}).")
-    return text
 
 
 def _datetime(value: Any) -> datetime:
@@ -199,14 +194,16 @@ def _status(value: Any) -> str | None:
     return str(status)
 
 
-ExternalId = Annotated[str, PlainValidator(_external_id)]
+# Callers' keys are often numbers in JSON: the same key as their text form (the models'
+# `coerce_numbers_to_str`; true/false stay errors). Native constraints validate in Rust.
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 
 
 class CustomerRow(BaseModel):
     """One customer: a key left out keeps the stored value; empty text, date or tags clear it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     external_id: ExternalId
     email: Annotated[str, PlainValidator(_email)] = ""
@@ -224,7 +221,7 @@ class CustomerRow(BaseModel):
 class OrderRow(BaseModel):
     """One order. `currency` and `status` left out (or empty) keep the stored value or default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     external_id: ExternalId
     customer_external_id: ExternalId

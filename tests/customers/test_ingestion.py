@@ -82,13 +82,17 @@ def test_an_offset_in_the_value_wins_over_the_time_zone() -> None:
         ),
         ({"ordered_at": 1700000000}, "ordered_at", "Must be an ISO date or date-time string."),
         ({"ordered_at": "0999-01-01"}, "ordered_at", "The year must be between 1900 and 2200."),
-        ({"customer_external_id": ""}, "customer_external_id", "Must not be empty."),
+        (
+            {"customer_external_id": " "},
+            "customer_external_id",
+            "String should have at least 1 character",
+        ),
         (
             {"customer_external_id": ["C-1"]},
             "customer_external_id",
-            "Must be text (or a whole number).",
+            "Input should be a valid string",
         ),
-        ({"external_id": "x" * 65}, "external_id", "At most 64 characters (got 65)."),
+        ({"external_id": "x" * 65}, "external_id", "String should have at most 64 characters"),
         ({"coupon": "SALE"}, "coupon", "Unknown field."),
     ],
 )
@@ -122,7 +126,7 @@ def test_each_kind_of_bad_order_value_is_an_error_naming_its_field(
             "not 'yesterday'.",
         ),
         ({"marketing_consent": "maybe"}, "marketing_consent", "Must be true or false."),
-        ({"external_id": True}, "external_id", "Must be text (or a whole number)."),
+        ({"external_id": True}, "external_id", "Input should be a valid string"),
     ],
 )
 def test_each_kind_of_bad_customer_value_is_an_error_naming_its_field(
