@@ -82,6 +82,12 @@ def test_the_numbers_are_exact_on_a_small_base(base: None) -> None:
     ]
 
 
+def test_the_numbers_take_four_queries(base: None, django_assert_num_queries: Any) -> None:
+    # Customer counts, the two customer sums, and every revenue range in one UNION ALL.
+    with django_assert_num_queries(4):
+        dashboard_compute(now=NOW)
+
+
 def test_revenue_by_week_covers_26_weeks_from_monday(base: None) -> None:
     weeks = dashboard_compute(now=NOW).weekly_revenue
 
