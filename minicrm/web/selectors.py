@@ -2,9 +2,9 @@
 
 Customer numbers come from the stats columns kept on each customer (counts over indexed ranges,
 sums over single-column indexes); revenue by period reads orders by date range only. At ten
-million orders the revenue ranges need an index that covers (status, ordered_at, amount): with
-only the `ordered_at` index every matching order is a lookup in the table (see the report in
-the imports/dashboard hand-over).
+million orders the revenue ranges need an index on Order covering (status, ordered_at, amount):
+with only the `ordered_at` index every order in a range is also a lookup in the table, measured
+at about a minute instead of two seconds on SQLite.
 """
 
 from collections.abc import Sequence
