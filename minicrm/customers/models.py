@@ -33,6 +33,8 @@ class Customer(TimeStampedModel):
             models.Index(fields=["updated_at"], name="customer_updated_at_idx"),
             models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
         ]
+        # Migration 0003 adds case-insensitive name indexes per database (not model state): a
+        # migration that makes SQLite rebuild this table must create them again.
 
     def __str__(self) -> str:
         return self.full_name or self.email or self.external_id
