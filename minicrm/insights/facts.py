@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from minicrm.customers.models import Customer, Order
 from minicrm.segments.compiler import customers_matching, day_start, today_in_zone
@@ -19,7 +20,11 @@ from minicrm.segments.rules import RuleGroup
 
 FACTS_VERSION = 1
 TREND_WINDOW_DAYS = 90
+# The whole base is the same for every segment and costs the most (a pass over the orders), so
+# it is kept until the data changes (see `_data_fingerprint`) or this long has passed.
+BASE_CACHE_SECONDS = 3600
 TOP_PLACES = 5
+MAX_PLACE_PAIRS = 5000
 
 # (key, label, lowest order count, highest order count or None for no upper bound)
 ORDER_COUNT_BUCKETS: list[tuple[str, str, int, int | None]] = [
@@ -55,7 +60,7 @@ def rules_facts(*, rules: RuleGroup, today: date | None = None) -> dict[str, Any
 def members_facts(*, members: QuerySet[Customer], today: date | None = None) -> dict[str, Any]:
     """Facts for the customers in `members`, each figure beside the same figure for everyone."""
     today = today or today_in_zone()
-    base = _group_figures(Customer.objects.all(), today=today, everyone=True)
+    base = base_figures(today=today)
     if members.query.where:
         segment = _group_figures(members, today=today, everyone=False)
     else:
@@ -76,6 +81,34 @@ def members_facts(*, members: QuerySet[Customer], today: date | None = None) -> 
         "base": base,
         "index": _indexes(segment, base),
     }
+
+
+def base_figures(*, today: date) -> dict[str, Any]:
+    """The figures for all customers, from the cache while the data has not changed."""
+    key = ":".join(
+        [
+            "insights-base",
+            str(FACTS_VERSION),
+            today.isoformat(),
+            settings.TIME_ZONE,
+            _data_fingerprint(),
+        ]
+    )
+    figures = cache.get(key)
+    if figures is None:
+        figures = _group_figures(Customer.objects.all(), today=today, everyone=True)
+        cache.set(key, figures, BASE_CACHE_SECONDS)
+    return copy.deepcopy(figures)
+
+
+def _data_fingerprint() -> str:
+    """Changes whenever customers or their stats change, or an order is added: every order
+    change that moves a customer's stats touches the customer's `updated_at`. Index lookups
+    only; an order edit that moves no stats waits for BASE_CACHE_SECONDS."""
+    customers = Customer.objects.aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+    newest_order = Order.objects.aggregate(top=Max("id"))["top"]
+    last = customers["last"].isoformat() if customers["last"] else "-"
+    return f"{customers['n']}-{customers['top']}-{last}-{newest_order}"
 
 
 def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool) -> dict[str, Any]:
@@ -109,8 +142,7 @@ def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool
             for key, label, _low, _high in RECENCY_BUCKETS
         ]
         + [_bucket(NEVER_BUCKET[0], NEVER_BUCKET[1], totals["rc_never"], size)],
-        "top_cities": _top_places(customers, "city", size),
-        "top_countries": _top_places(customers, "country", size),
+        **_top_places(customers, size),
         "trend": _trend(None if everyone else customers, today=today),
     }
 
@@ -181,17 +213,44 @@ def _median_spend(customers: QuerySet[Customer], size: int) -> float | None:
     return _money(sum(values, Decimal("0")) / len(values))
 
 
-def _top_places(customers: QuerySet[Customer], column: str, size: int) -> list[dict[str, Any]]:
+def _top_places(customers: QuerySet[Customer], size: int) -> dict[str, list[dict[str, Any]]]:
+    """The five largest cities and countries. One GROUP BY (city, country) pass serves both;
+    when the pairs are too many to fetch, one GROUP BY per column instead (same answer)."""
     if not size:
-        return []
-    rows = (
-        customers.exclude(**{column: ""})
-        .values_list(column)
+        return {"top_cities": [], "top_countries": []}
+    pairs = list(
+        customers.values_list("city", "country")
         .annotate(n=Count("id"))
-        .order_by("-n", column)
-        .values_list(column, "n")[:TOP_PLACES]
+        .order_by("-n", "city", "country")
+        .values_list("city", "country", "n")[:MAX_PLACE_PAIRS]
     )
-    return [{"name": name, "customers": n, "share": _ratio(n, size)} for name, n in rows]
+    if len(pairs) < MAX_PLACE_PAIRS:
+        cities: dict[str, int] = {}
+        countries: dict[str, int] = {}
+        for city, country, n in pairs:
+            cities[city] = cities.get(city, 0) + n
+            countries[country] = countries.get(country, 0) + n
+        ranked = {"city": cities, "country": countries}
+    else:
+        ranked = {
+            column: dict(
+                customers.values_list(column)
+                .annotate(n=Count("id"))
+                .order_by("-n", column)
+                .values_list(column, "n")[: TOP_PLACES + 1]
+            )
+            for column in ("city", "country")
+        }
+    return {
+        f"top_{plural}": [
+            {"name": name, "customers": n, "share": _ratio(n, size)}
+            for name, n in sorted(
+                ((name, n) for name, n in ranked[column].items() if name),
+                key=lambda item: (-item[1], item[0]),
+            )[:TOP_PLACES]
+        ]
+        for column, plural in (("city", "cities"), ("country", "countries"))
+    }
 
 
 def _trend(customers: QuerySet[Customer] | None, *, today: date) -> dict[str, Any]:

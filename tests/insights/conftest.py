@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from minicrm.customers.models import Customer, Order
 from minicrm.customers.services import customer_stats_recompute
@@ -20,6 +21,14 @@ HIGH_SPENDERS: dict[str, Any] = {
     "match": "all",
     "conditions": [{"field": "total_spend", "operator": "gte", "value": 1000}],
 }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """The base figures are cached; every test starts (and ends) without them."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def at(day: str) -> datetime:

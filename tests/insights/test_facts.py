@@ -7,10 +7,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from minicrm.customers.models import Customer
+from minicrm.customers.services import customer_stats_recompute
+from minicrm.insights import facts as facts_module
 from minicrm.insights.facts import members_facts, rules_facts
 from minicrm.segments.rules import parse_rules
 
-from .conftest import HIGH_SPENDERS, TODAY
+from .conftest import HIGH_SPENDERS, TODAY, add_order
 
 
 def bucket(key: str, label: str, customers: int, share: float) -> dict[str, object]:
@@ -164,8 +166,39 @@ def test_rules_matching_everyone_are_the_base_itself(known_base: dict[str, Custo
         "new_share": 1.0,
         "never_ordered_share": 1.0,
     }
-    # One pass over the base (totals, median, cities, countries, trend): no second scan.
-    assert len(queries) == 5
+    # The data fingerprint (2), then one pass over the base (totals, median, places, trend):
+    # the segment is the base, so no second scan.
+    assert len(queries) == 6
+
+
+def test_places_are_the_same_when_there_are_too_many_city_country_pairs(
+    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(facts_module, "MAX_PLACE_PAIRS", 2)
+
+    facts = rules_facts(rules=parse_rules(HIGH_SPENDERS), today=TODAY)
+
+    assert facts["base"]["top_cities"] == BASE["top_cities"]
+    assert facts["base"]["top_countries"] == BASE["top_countries"]
+    assert facts["segment"]["top_cities"] == SEGMENT["top_cities"]
+
+
+def test_the_base_comes_from_the_cache_until_the_data_changes(
+    known_base: dict[str, Customer],
+) -> None:
+    everyone = parse_rules({"match": "all", "conditions": []})
+    first = rules_facts(rules=everyone, today=TODAY)
+
+    with CaptureQueriesContext(connection) as queries:
+        again = rules_facts(rules=everyone, today=TODAY)
+    add_order(known_base["E"], "600", "2025-06-29")
+    customer_stats_recompute(customer_ids=[known_base["E"].pk])
+    changed = rules_facts(rules=everyone, today=TODAY)
+
+    assert len(queries) == 2  # only the fingerprint
+    assert again == first
+    assert changed["base"]["revenue"] == first["base"]["revenue"] + 600
+    assert changed["base"]["trend"]["current"]["orders"] == 9
 
 
 def test_an_empty_segment_has_zeros_and_no_averages(known_base: dict[str, Customer]) -> None:
