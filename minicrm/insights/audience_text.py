@@ -348,19 +348,19 @@ class _TreeParser:
         self.position += 1
         return token
 
-    def expression(self) -> Node | None:
-        alternatives = [self.term()]
-        while (token := self.peek()) is not None and token.kind == "or":
+    def joined(self, connector: str, read: Callable[[], Node | None]) -> list[Node | None]:
+        """`read` once, then again after each `connector`."""
+        items = [read()]
+        while (token := self.peek()) is not None and token.kind == connector:
             self.take()
-            alternatives.append(self.term())
-        return _group("any", alternatives)
+            items.append(read())
+        return items
+
+    def expression(self) -> Node | None:
+        return _group("any", self.joined("or", self.term))
 
     def term(self) -> Node | None:
-        parts = [self.factor()]
-        while (token := self.peek()) is not None and token.kind == "and":
-            self.take()
-            parts.append(self.factor())
-        return _group("all", parts)
+        return _group("all", self.joined("and", self.factor))
 
     def factor(self) -> Node | None:
         token = self.peek()
@@ -373,11 +373,7 @@ class _TreeParser:
                 self.take()
             return inner
         if token.kind == "either":
-            alternatives = [self.factor()]
-            while (following := self.peek()) is not None and following.kind == "or":
-                self.take()
-                alternatives.append(self.factor())
-            return _group("any", alternatives)
+            return _group("any", self.joined("or", self.factor))
         parsed = token.parsed
         if isinstance(parsed, Clause):
             return parsed.node
@@ -506,21 +502,21 @@ def _compare(
 ) -> tuple[str, Any] | None:
     """An operator and value from "over 5,000", "at least 3", "between 2 and 5", "5k or more"."""
     text = text.strip()
-    if match := _full(r"between\s+(?P<low>.+?)\s+(?:and|to|-)\s+(?P<high>.+)", text):
-        low_match = _full(value_pattern, match.group("low"))
-        high_match = _full(value_pattern, match.group("high"))
-        if low_match and high_match:
-            low, high = read(low_match), read(high_match)
-            if low is not None and high is not None:
-                return "between", [min(low, high), max(low, high)]
-        return None
-    if match := _full(r"(?:from\s+)?(?P<low>.+?)\s*(?:to|-)\s*(?P<high>.+)", text):
-        low_match = _full(value_pattern, match.group("low"))
-        high_match = _full(value_pattern, match.group("high"))
-        if low_match and high_match:
-            low, high = read(low_match), read(high_match)
-            if low is not None and high is not None:
-                return "between", [min(low, high), max(low, high)]
+    ranges = [
+        # "between 2 and 5" is a range or nothing; "2 to 5" / "from 2 to 5" / "2-5" may be.
+        (r"between\s+(?P<low>.+?)\s+(?:and|to|-)\s+(?P<high>.+)", True),
+        (r"(?:from\s+)?(?P<low>.+?)\s*(?:to|-)\s*(?P<high>.+)", False),
+    ]
+    for pattern, only_a_range in ranges:
+        if match := _full(pattern, text):
+            low_match = _full(value_pattern, match.group("low"))
+            high_match = _full(value_pattern, match.group("high"))
+            if low_match and high_match:
+                low, high = read(low_match), read(high_match)
+                if low is not None and high is not None:
+                    return "between", [min(low, high), max(low, high)]
+            if only_a_range:
+                return None
     for words, operator in COMPARATORS:
         if match := _full(rf"(?:{words})\s*{value_pattern}", text):
             return operator, read(match)
@@ -532,36 +528,32 @@ def _compare(
     return None
 
 
-def _read_spend(text: str, today: date) -> Clause | None:
-    match = _full(
-        r"(?:a\s+)?(?:total\s+|lifetime\s+)?(?:spent|spend|spends|spending|spent a total of"
-        r"|revenue|ltv|lifetime value|sales|purchases? worth|bought goods worth)"
-        r"(?:\s+(?:is|of|was|has been|amount|amounting to))?\s+(?P<rest>.+)",
-        text,
-    )
+SPEND_WORDS = (
+    r"(?:a\s+)?(?:total\s+|lifetime\s+)?(?:spent|spend|spends|spending|spent a total of"
+    r"|revenue|ltv|lifetime value|sales|purchases? worth|bought goods worth)"
+    r"(?:\s+(?:is|of|was|has been|amount|amounting to))?"
+)
+AVERAGE_ORDER_WORDS = (
+    r"(?:an?\s+)?(?:average order value|avg\.? order value|aov|average order|average basket"
+    r"|average basket size|average order size|avg\.? order)(?:\s+(?:is|of|was))?"
+)
+
+
+def _money_clause(field_name: str, words: str, text: str) -> Clause | None:
+    """`words` then an amount comparison: "spent over ₹5,000", "aov between 500 and 900"."""
+    match = _full(rf"{words}\s+(?P<rest>.+)", text)
     if not match:
         return None
-    rest = TRAILING_FILLER.sub("", match.group("rest")).strip()
-    compared = _compare(rest, AMOUNT, _amount)
-    if compared is None:
-        return None
-    operator, value = compared
-    return Clause(_condition("total_spend", operator, value))
+    compared = _compare(TRAILING_FILLER.sub("", match.group("rest")).strip(), AMOUNT, _amount)
+    return Clause(_condition(field_name, *compared)) if compared else None
+
+
+def _read_spend(text: str, today: date) -> Clause | None:
+    return _money_clause("total_spend", SPEND_WORDS, text)
 
 
 def _read_average_order_value(text: str, today: date) -> Clause | None:
-    match = _full(
-        r"(?:an?\s+)?(?:average order value|avg\.? order value|aov|average order|average basket"
-        r"|average basket size|average order size|avg\.? order)"
-        r"(?:\s+(?:is|of|was))?\s+(?P<rest>.+)",
-        text,
-    )
-    if not match:
-        return None
-    compared = _compare(match.group("rest"), AMOUNT, _amount)
-    if compared is None:
-        return None
-    return Clause(_condition("avg_order_value", *compared))
+    return _money_clause("avg_order_value", AVERAGE_ORDER_WORDS, text)
 
 
 def _read_order_count(text: str, today: date) -> Clause | None:
