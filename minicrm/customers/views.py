@@ -5,7 +5,7 @@ place and push the URL); a full request, or htmx restoring history, gets the who
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -88,14 +88,6 @@ COLUMNS = [
 ]
 
 
-def _cached(key: str, seconds: int, compute: Any) -> Any:
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
-
-
 def _filter_choices() -> dict[str, list[str]]:
     """Values offered by the filter inputs: distinct-value scans, so cached for minutes."""
 
@@ -106,10 +98,10 @@ def _filter_choices() -> dict[str, list[str]]:
             "tags": tag_name_list()[:MAX_CHOICES],
         }
 
-    result: dict[str, list[str]] = _cached(
-        "customers:filter-choices", CHOICES_CACHE_SECONDS, compute
+    return cast(
+        dict[str, list[str]],
+        cache.get_or_set("customers:filter-choices", compute, CHOICES_CACHE_SECONDS),
     )
-    return result
 
 
 def _query(params: dict[str, Any]) -> QuerySet[Customer]:
@@ -130,8 +122,8 @@ def _query(params: dict[str, Any]) -> QuerySet[Customer]:
 def _count(queryset: QuerySet[Customer], *, filtered: bool) -> tuple[int, bool]:
     """How many customers match, and whether that number is only a lower bound."""
     if not filtered:
-        total: int = _cached("customers:total", TOTAL_CACHE_SECONDS, queryset.count)
-        return total, False
+        total = cache.get_or_set("customers:total", queryset.count, TOTAL_CACHE_SECONDS)
+        return int(total), False
     capped = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
     return min(capped, COUNT_CAP), capped > COUNT_CAP
 
