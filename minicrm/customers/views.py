@@ -123,7 +123,7 @@ def _count(queryset: QuerySet[Customer], *, filtered: bool) -> tuple[int, bool]:
     """How many customers match, and whether that number is only a lower bound."""
     if not filtered:
         total = cache.get_or_set("customers:total", queryset.count, TOTAL_CACHE_SECONDS)
-        return int(total), False
+        return cast(int, total), False
     capped = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
     return min(capped, COUNT_CAP), capped > COUNT_CAP
 
