@@ -74,6 +74,10 @@ def _header_notes(header: Header) -> list[str]:
     return [f"Ignored column(s) that Mini CRM does not know: {names}."]
 
 
+class ImportTakenOverError(Exception):
+    """Another run of the same import committed a chunk first; this run stops."""
+
+
 def _import_lock(import_id: int) -> Import:
     try:
         return Import.objects.select_for_update().get(pk=import_id)
@@ -114,6 +118,9 @@ def import_process(
     except (ImportFileError, FileNotFoundError) as error:
         reason = error.message if isinstance(error, ImportFileError) else "The file is missing."
         return import_fail(import_id=import_.pk, reason=reason)
+    except ImportTakenOverError:
+        logger.info("Import %s is carried on by another run; this one stops", import_.pk)
+        return Import.objects.get(pk=import_.pk)
     import_.status = Import.Status.SUCCEEDED
     import_.finished_at = timezone.now()
     import_.save(update_fields=["status", "finished_at", "updated_at"])
@@ -158,6 +165,14 @@ def _chunk_store(
 ) -> None:
     errors: list[dict[str, Any]] = []
     with transaction.atomic():
+        # The lock makes a second worker on the same import (a resume while the first was only
+        # slow) wait; the check makes the one that lost the race stop instead of counting twice.
+        stored = _import_lock(import_.pk)
+        if (stored.status, stored.processed_rows) != (
+            Import.Status.RUNNING,
+            import_.processed_rows,
+        ):
+            raise ImportTakenOverError(f"Import {import_.pk} moved on in another worker.")
         for rows, numbers in _batches(chunk, header=header, errors=errors):
             result = UPSERTS[import_.kind](rows=rows)
             import_.created += result.created
@@ -168,8 +183,8 @@ def _chunk_store(
                 for error in result.errors
             )
         errors.sort(key=lambda error: error["row"])
-        # Totals saved with the chunk (absolute values: one worker owns a running import) are
-        # what let a resumed run carry on after the last committed chunk, counting rows once.
+        # Totals saved with the chunk (absolute values: the lock above makes this worker the
+        # only writer) let a resumed run carry on after the last committed chunk.
         import_.processed_rows += len(chunk)
         import_.error_count += len(errors)
         room = MAX_STORED_ERRORS - len(import_.errors)

@@ -311,6 +311,23 @@ def test_an_interrupted_import_resumes_after_its_last_chunk() -> None:
     assert Customer.objects.count() == 5
 
 
+def test_a_run_that_another_worker_overtook_stops_without_counting_twice() -> None:
+    content = "external_id\n" + "".join(f"C-{index}\n" for index in range(6))
+    created = import_create(
+        file=csv_file(content), kind="customers", created_by=None, enqueue=False
+    )
+
+    def other_worker_moves_on(current: Import) -> None:
+        if current.processed_rows == 2:
+            # Another run (a resume) commits the next chunk meanwhile.
+            Import.objects.filter(pk=current.pk).update(processed_rows=4, created=4)
+
+    result = import_process(import_id=created.pk, chunk_size=2, on_progress=other_worker_moves_on)
+
+    assert (result.status, result.processed_rows, result.created) == ("running", 4, 4)
+    assert Customer.objects.count() == 2  # this run's next chunk was rolled back
+
+
 def test_a_failed_chunk_leaves_the_progress_of_the_committed_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
