@@ -126,7 +126,8 @@ def _customer_counts(now: datetime) -> dict[str, int]:
         "never": Q(last_order_at__isnull=True),
         **{label: _recency_filter(today, low, high) for label, low, high in RECENCY_BUCKETS},
     }
-    counts = _each([(Customer.objects.filter(f), Count("pk")) for f in filters.values()])
+    # COUNT(*) rather than COUNT(id): PostgreSQL can then answer from the filtered column's index.
+    counts = _each([(Customer.objects.filter(f), Count("*")) for f in filters.values()])
     return {name: int(value or 0) for name, value in zip(filters, counts, strict=True)}
 
 
