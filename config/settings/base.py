@@ -234,6 +234,11 @@ AI_PROVIDER = os.environ.get("AI_PROVIDER", "") or ("gemini" if GEMINI_API_KEY e
 GEMINI_MODEL = os.environ.get("GEMINI_MODEL", "gemini-2.5-flash")
 GEMINI_BASE_URL = os.environ.get("GEMINI_BASE_URL", "")
 GEMINI_TIMEOUT_SECONDS = float(os.environ.get("GEMINI_TIMEOUT_SECONDS", "30"))
+# Retries inside one call to the model (SDK level), then whole-task retries in the worker.
+GEMINI_RETRY_ATTEMPTS = int(os.environ.get("GEMINI_RETRY_ATTEMPTS", "3"))
+GEMINI_RETRY_INITIAL_DELAY = float(os.environ.get("GEMINI_RETRY_INITIAL_DELAY", "1"))
+INSIGHT_MAX_ATTEMPTS = int(os.environ.get("INSIGHT_MAX_ATTEMPTS", "4"))
+INSIGHT_RETRY_BASE_SECONDS = float(os.environ.get("INSIGHT_RETRY_BASE_SECONDS", "30"))
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -61,7 +61,7 @@ class ErrorOut(Schema):
 
 
 @router.post(
-    "/segments/{segment_id}/insights",
+    "/segments/{int:segment_id}/insights",
     response={202: InsightOut},
     summary="Queue a new insight for the segment (marketer)",
 )
@@ -71,7 +71,7 @@ def create_insight(request: HttpRequest, segment_id: int) -> Status:
 
 
 @router.get(
-    "/segments/{segment_id}/insights",
+    "/segments/{int:segment_id}/insights",
     response=InsightListOut,
     summary="The segment's insights, newest first",
 )
@@ -79,7 +79,9 @@ def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]
     return paginate(insight_list(segment_id=segment_id), page)
 
 
-@router.get("/insights/{insight_id}", response=InsightOut, summary="One insight with its status")
+@router.get(
+    "/insights/{int:insight_id}", response=InsightOut, summary="One insight with its status"
+)
 def get_insight(request: HttpRequest, insight_id: int) -> Any:
     return insight_get(insight_id=insight_id)
 
@@ -96,7 +98,7 @@ def parse_text(request: HttpRequest, payload: ParseIn) -> Any:
 
 
 @router.post(
-    "/segments/{segment_id}/suggest-messages",
+    "/segments/{int:segment_id}/suggest-messages",
     response={200: SuggestOut, 502: ErrorOut, 503: ErrorOut},
     summary="Three campaign message variants for an objective (marketer)",
 )

@@ -190,13 +190,13 @@ def create_segment(request: HttpRequest, payload: SegmentIn) -> Any:
     return Status(201, segment_get(segment_id=segment.pk))
 
 
-@router.get("/segments/{segment_id}", response=SegmentOut, summary="One segment")
+@router.get("/segments/{int:segment_id}", response=SegmentOut, summary="One segment")
 def get_segment(request: HttpRequest, segment_id: int) -> Any:
     return segment_get(segment_id=segment_id)
 
 
 @router.patch(
-    "/segments/{segment_id}",
+    "/segments/{int:segment_id}",
     response={200: SegmentOut, 422: RulesErrorOut},
     summary="Change a segment's name, description or rules (marketer)",
 )
@@ -214,7 +214,7 @@ def update_segment(request: HttpRequest, segment_id: int, payload: SegmentPatch)
     return Status(200, segment_get(segment_id=segment_id))
 
 
-@router.delete("/segments/{segment_id}", response={204: None}, summary="Delete a segment")
+@router.delete("/segments/{int:segment_id}", response={204: None}, summary="Delete a segment")
 def delete_segment(request: HttpRequest, segment_id: int) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     segment_delete(segment_id=segment_id)
@@ -222,7 +222,7 @@ def delete_segment(request: HttpRequest, segment_id: int) -> Any:
 
 
 @router.get(
-    "/segments/{segment_id}/customers",
+    "/segments/{int:segment_id}/customers",
     response=MemberListOut,
     summary="The segment's customers, by id, one page at a time",
 )
@@ -254,7 +254,7 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterat
 
 
 @router.get(
-    "/segments/{segment_id}/export",
+    "/segments/{int:segment_id}/export",
     summary="Every member as CSV, streamed (constant memory at any size)",
     response={200: None},
 )
