@@ -30,11 +30,12 @@ def test_search_sort_and_open_a_customer(live_server: object, page: Page) -> Non
     # While a request is under way (htmx marks the results), skeleton rows stand in for the rows.
     skeleton = page.locator(".skeleton-body tr").first
     expect(skeleton).to_be_hidden()
-    page.locator("#customer-results").evaluate("element => element.classList.add('htmx-request')")
+    results = page.locator("#customer-results")
+    results.evaluate("element => element.classList.add('htmx-request')")
     expect(skeleton).to_be_visible()
     expect(rows.first).to_be_hidden()
     screenshot(page, "customers-list-loading", full_page=False)
-    page.locator("#customer-results").evaluate("element => element.classList.remove('htmx-request')")
+    results.evaluate("element => element.classList.remove('htmx-request')")
     expect(rows.first).to_be_visible()
 
     page.get_by_label("Name or email").fill("zub")
