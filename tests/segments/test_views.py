@@ -195,8 +195,8 @@ def test_detail_overview_shows_rules_in_words_history_and_insights_slot(
     html = response.content.decode()
     assert response.status_code == 200
     assert "Total spend over ₹1,000" in html
-    assert f'<div id="segment-insights" data-segment="{segment.pk}">' in html
-    assert "Insights appear here." in html
+    panel_url = reverse("insights:segment_panel", args=[segment.pk])
+    assert f'<div id="segment-insights" data-segment="{segment.pk}" hx-get="{panel_url}"' in html
     assert json_script(html, "size-history") == [
         {"label": day_label(today - timedelta(days=2)), "count": 10},
         {"label": day_label(today - timedelta(days=1)), "count": 12},
