@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from .models import Customer, CustomerTag, Order
+from .services import CUSTOMER_FIELDS, ORDER_INSERT_FIELDS, STATS_FIELDS
 from .sql import datetime_adapter, executemany, insert_sql, json_adapter
 
 CHUNK_CUSTOMERS = 2000
@@ -209,39 +210,9 @@ class _Writer:
         self.month_ceiling = max(MONTH_WEIGHTS)
         self.customer_sql = insert_sql(
             Customer,
-            [
-                "id",
-                "external_id",
-                "email",
-                "first_name",
-                "last_name",
-                "phone",
-                "city",
-                "country",
-                "attributes",
-                "marketing_consent",
-                "signed_up_at",
-                "total_spend",
-                "order_count",
-                "first_order_at",
-                "last_order_at",
-                "created_at",
-                "updated_at",
-            ],
+            ["id", "external_id", *CUSTOMER_FIELDS, *STATS_FIELDS, "created_at", "updated_at"],
         )
-        self.order_sql = insert_sql(
-            Order,
-            [
-                "external_id",
-                "customer",
-                "amount",
-                "currency",
-                "status",
-                "ordered_at",
-                "created_at",
-                "updated_at",
-            ],
-        )
+        self.order_sql = insert_sql(Order, ORDER_INSERT_FIELDS)
         self.tag_sql = insert_sql(CustomerTag, ["customer", "name"])
         self.city_names = [city for city, _weight in INDIAN_CITIES]
         self.city_weights = [float(weight) for _city, weight in INDIAN_CITIES]
@@ -293,8 +264,8 @@ class _Writer:
             city,
             country,
             self.as_json(attributes),
-            consent,
             self.clock.value(signed_up),
+            consent,
             self.money(total_paise),
             completed,
             None if first_at is None else self.clock.value(first_at),

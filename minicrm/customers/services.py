@@ -80,6 +80,17 @@ CUSTOMER_FIELDS = (
     "marketing_consent",
 )
 STATS_FIELDS = ("total_spend", "order_count", "first_order_at", "last_order_at")
+# The columns of a new order, in the order of the parameter tuples (the demo data uses them too).
+ORDER_INSERT_FIELDS = (
+    "external_id",
+    "customer",
+    "amount",
+    "currency",
+    "status",
+    "ordered_at",
+    "created_at",
+    "updated_at",
+)
 
 
 @contextmanager
@@ -320,22 +331,7 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         if COMPLETED in (status, old_status) and counted != counted_before:
             recompute.update((old_customer, customer_id))
 
-    executemany(
-        insert_sql(
-            Order,
-            [
-                "external_id",
-                "customer",
-                "amount",
-                "currency",
-                "status",
-                "ordered_at",
-                "created_at",
-                "updated_at",
-            ],
-        ),
-        inserts,
-    )
+    executemany(insert_sql(Order, ORDER_INSERT_FIELDS), inserts)
     executemany(
         update_sql(Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]),
         sorted(updates, key=lambda params: params[-1]),
