@@ -344,3 +344,13 @@ def test_bad_order_filters_are_422_naming_the_parameter(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == field
+
+
+def test_the_openapi_schema_documents_the_routes_and_the_rejected_batch(
+    viewer_client: Client,
+) -> None:
+    paths = viewer_client.get("/api/v1/openapi.json").json()["paths"]
+
+    assert {"/api/v1/customers", "/api/v1/customers/{customer_id}", "/api/v1/orders"} <= set(paths)
+    assert set(paths["/api/v1/orders/bulk"]["post"]["responses"]) == {"200", "422"}
+    assert set(paths["/api/v1/customers/bulk"]["post"]["responses"]) == {"200", "422"}
