@@ -209,6 +209,9 @@ TIME_ZONE = os.environ.get("MINICRM_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 MINICRM_CURRENCY_SYMBOL = os.environ.get("MINICRM_CURRENCY_SYMBOL", "₹")
+# Live previews count on an in-process columnar copy of the customer stats (DuckDB), refreshed
+# from the updated_at watermark before each preview so counts stay exact (DESIGN.md, Scale).
+MINICRM_PREVIEW_SNAPSHOT = env_bool("MINICRM_PREVIEW_SNAPSHOT", True)
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"

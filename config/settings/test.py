@@ -16,6 +16,8 @@ SECURE_COOKIES = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
+# Tests exercise the SQL compiler by default; the snapshot tests turn the copy on themselves.
+MINICRM_PREVIEW_SNAPSHOT = False
 # The Redis tests (MINICRM_TEST_REDIS_URL) use their own database number, never the app's.
 RQ_QUEUES["default"]["URL"] = (
     os.environ.get("MINICRM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
