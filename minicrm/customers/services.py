@@ -66,6 +66,7 @@ Stats = tuple[Decimal, int, datetime | None, datetime | None]
 
 COMPLETED = Order.Status.COMPLETED.value
 ZERO = Decimal("0")
+CENTS = Decimal("0.01")
 NO_STATS: Stats = (ZERO, 0, None, None)
 # The customer columns an upsert writes besides external_id (tags live in CustomerTag rows).
 CUSTOMER_FIELDS = (
@@ -369,7 +370,9 @@ def _stats_increment(additions: dict[int, list[Any]], *, now: datetime) -> None:
     sql = update_sql(
         Customer,
         [
-            f"{total} = {total} + %s",
+            # SQLite adds decimals as floats; rounding keeps the stored value the one "12.34"
+            # would store, so SQL comparisons against cents stay exact.
+            f"{total} = ROUND({total} + %s, 2)",
             f"{count} = {count} + %s",
             f"{first} = CASE WHEN {first} IS NULL OR {first} > %s THEN %s ELSE {first} END",
             f"{last} = CASE WHEN {last} IS NULL OR {last} < %s THEN %s ELSE {last} END",
@@ -426,7 +429,12 @@ def _stats_aggregate(customer_ids: Sequence[int]) -> dict[int, Stats]:
         )
         .values_list("customer_id", "total", "count", "first", "last")
     )
-    return {customer_id: tuple(stats) for customer_id, *stats in grouped}
+    # SQLite sums its decimals as floats and Django hands an aggregate back unrounded
+    # (97509.4600000001 for fifty orders): round to cents, or the customer row would store it.
+    return {
+        customer_id: (total.quantize(CENTS), count, first, last)
+        for customer_id, total, count, first, last in grouped
+    }
 
 
 def customer_stats_rebuild(

@@ -397,3 +397,46 @@ def test_rebuild_walks_every_customer_in_batches() -> None:
     assert changed == 3
     assert progress == [2, 2]
     assert customer_stats_rebuild(batch_size=2) == 0
+
+
+# Fifty amounts whose float sum, in this order, is 97509.4600000001: what SQLite's SUM() of a
+# decimal column returns when it reads them in order of time.
+# fmt: off
+FLOAT_TRAP = [
+    "394.08", "2576.17", "562.87", "367.35", "2957.07", "2682.21", "2853.01", "1025.7",
+    "2537.69", "2092.3", "1808.62", "1315.36", "873.09", "3073.37", "4178.65", "1806.81",
+    "649.15", "2926.8", "3697.11", "4694.49", "201.41", "896.3", "3777.71", "50.71", "2083.33",
+    "3980.23", "163.22", "500.37", "4767.73", "933.09", "1468.12", "3717.42", "3867.19",
+    "744.64", "1526.71", "111.27", "1402.33", "2854.96", "2439.13", "4425.24", "1291.63",
+    "3589.88", "414.13", "933.03", "295.18", "526.71", "1636.56", "2372.02", "2705.54", "761.77",
+]
+# fmt: on
+
+
+@pytest.mark.usefixtures("customers")
+def test_recomputed_spend_is_stored_to_the_cent_even_when_the_database_sums_floats() -> None:
+    rows = [
+        {**order(f"O-{n}", "C-1", amount, 1), "ordered_at": f"2025-01-01T10:{n:02d}:00Z"}
+        for n, amount in enumerate(FLOAT_TRAP)
+    ]
+    orders_bulk_upsert(rows=rows)
+    customer = Customer.objects.get(external_id="C-1")
+
+    assert customer_stats_recompute(customer_ids=[customer.pk]) == 0
+    orders_bulk_upsert(rows=[{**rows[0], "customer_external_id": "C-2"}])  # a move recomputes
+    orders_bulk_upsert(rows=[rows[0]])
+
+    # Compared in SQL, so a stored 97509.4600000001 (which reads back rounded) would not match.
+    assert Customer.objects.filter(pk=customer.pk, total_spend=Decimal("97509.46")).exists()
+    assert stats("C-1")[:2] == (Decimal("97509.46"), 50)
+
+
+@pytest.mark.usefixtures("customers")
+def test_spend_added_order_by_order_stays_exact_to_the_cent() -> None:
+    for n, amount in enumerate(FLOAT_TRAP):
+        orders_bulk_upsert(
+            rows=[{**order(f"O-{n}", "C-1", amount, 1), "ordered_at": f"2025-01-01T10:{n:02d}:00Z"}]
+        )
+
+    assert Customer.objects.filter(external_id="C-1", total_spend=Decimal("97509.46")).exists()
+    assert customer_stats_rebuild() == 0
