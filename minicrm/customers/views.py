@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET
 
 from minicrm.core.errors import NotFoundError
+from minicrm.segments.selectors import segments_for_customer
 
 from .models import Customer, Order
 from .selectors import (
@@ -246,5 +247,6 @@ def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         if customer.last_order_at
         else "",
         "default_currency": Order._meta.get_field("currency").default,
+        "segments": segments_for_customer(customer_id=customer.pk),
     }
     return render(request, "customers/detail.html", context)

@@ -67,6 +67,25 @@ def segment_get(*, segment_id: int) -> Segment:
         raise NotFoundError("No such segment.") from None
 
 
+def segments_for_customer(*, customer_id: int, limit: int = 200) -> list[Segment]:
+    """The saved segments one customer is in, answered by a single query over that customer."""
+    segments = list(segment_list()[:limit])
+    if not segments:
+        return []
+    flags = {
+        f"in_{segment.pk}": Case(
+            When(compile_rules(segment_rules(segment)), then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+        for segment in segments
+    }
+    row = Customer.objects.filter(pk=customer_id).annotate(**flags).values(*flags).first()
+    if row is None:
+        return []
+    return [segment for segment in segments if row[f"in_{segment.pk}"]]
+
+
 def segment_rules(segment: Segment) -> RuleGroup:
     """A saved segment's rules as a typed tree (they were validated when saved)."""
     return parse_rules(segment.rules)

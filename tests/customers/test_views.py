@@ -8,10 +8,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from minicrm.accounts.models import Role
+from minicrm.accounts.models import Role, User
 from minicrm.customers import views
 from minicrm.customers.models import Customer, CustomerTag, Order
 from minicrm.customers.services import orders_bulk_upsert
+from minicrm.segments.selectors import segments_for_customer
+from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -298,7 +300,7 @@ def test_the_detail_page_tells_the_whole_story(viewer_client: Client) -> None:
     ]:
         assert text in page, text
     assert [order.external_id for order in response.context["orders"]] == ["O-3", "O-2", "O-1"]
-    assert 'data-testid="segments-placeholder"' in page
+    assert "Not in any saved segment." in page
 
 
 def test_the_detail_page_shows_a_missing_consent(viewer_client: Client) -> None:
@@ -345,3 +347,43 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: Client, name: str) -> No
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_the_detail_page_lists_the_segments_the_customer_is_in(
+    viewer_client: Client, marketer: User, django_assert_max_num_queries: Any
+) -> None:
+    vip = _customer(city="Pune", tags=["vip"])
+    _customer(city="Delhi")
+    in_pune = segment_create(
+        name="Pune",
+        rules={
+            "match": "all",
+            "conditions": [{"field": "city", "operator": "eq", "value": "pune"}],
+        },
+        created_by=marketer,
+    )
+    tagged = segment_create(
+        name="VIPs",
+        rules={
+            "match": "all",
+            "conditions": [{"field": "tags", "operator": "has_any", "value": ["VIP"]}],
+        },
+        created_by=marketer,
+    )
+    segment_create(
+        name="Delhi",
+        rules={
+            "match": "all",
+            "conditions": [{"field": "city", "operator": "eq", "value": "Delhi"}],
+        },
+        created_by=marketer,
+    )
+
+    with django_assert_max_num_queries(2):  # the segments, then one row of flags for the customer
+        found = segments_for_customer(customer_id=vip.pk)
+    page = viewer_client.get(reverse("customers:detail", args=[vip.pk])).content.decode()
+
+    assert [segment.name for segment in found] == ["Pune", "VIPs"]
+    assert reverse("segments:detail", args=[in_pune.pk]) in page
+    assert reverse("segments:detail", args=[tagged.pk]) in page
+    assert ">Delhi<" not in page.split('data-testid="customer-segments"')[1].split("</ul>")[0]
