@@ -222,7 +222,7 @@ def customers_list(
     request: HttpRequest, filters: Query[CustomerFilter], page: Query[PageParams]
 ) -> dict[str, Any]:
     require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
-    return paginate(customer_list(**filters.dict()), page)
+    return paginate(customer_list(**filters.model_dump()), page)
 
 
 @router.get(
@@ -240,6 +240,6 @@ def orders_list(
     request: HttpRequest, filters: Query[OrderFilter], page: Query[PageParams]
 ) -> dict[str, Any]:
     require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
-    values = filters.dict()
+    values = filters.model_dump()
     values["status"] = values["status"] or ""
     return paginate(order_list(**values), page)
