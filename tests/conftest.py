@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from minicrm.accounts.models import User
+from minicrm.accounts.models import Role, User
 from minicrm.accounts.services import api_token_create
 
 from .factories import AdminFactory, UserFactory
@@ -37,6 +37,20 @@ def marketer(db: None) -> User:
 @pytest.fixture
 def admin_client(client: Client, admin: User) -> Client:
     client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def marketer_client(client: Client, marketer: User) -> Client:
+    """The browser session of a marketer (HTML views, session-authenticated API calls)."""
+    client.force_login(marketer)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client: Client, db: None) -> Client:
+    """The browser session of a read-only viewer."""
+    client.force_login(UserFactory(role=Role.VIEWER))
     return client
 
 

@@ -8,13 +8,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from minicrm.accounts.models import Role, User
+from minicrm.accounts.models import User
 from minicrm.customers import views
 from minicrm.customers.models import Customer, CustomerTag, Order
 from minicrm.customers.services import orders_bulk_upsert
 from minicrm.segments.selectors import segments_for_customer
 from minicrm.segments.services import segment_create
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 DASH = "\N{EN DASH}"
@@ -24,12 +24,6 @@ DASH = "\N{EN DASH}"
 def _fresh_cache() -> None:
     # Counts and filter choices are cached for a minute; each test starts from its own data.
     cache.clear()
-
-
-@pytest.fixture
-def viewer_client(client: Client) -> Client:
-    client.force_login(UserFactory(role=Role.VIEWER))
-    return client
 
 
 def _customer(**fields: Any) -> Customer:

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from minicrm.accounts.models import Role, User
+from minicrm.accounts.models import Role
 from minicrm.customers.models import Customer
 from minicrm.imports.models import Import
 from tests.factories import UserFactory
@@ -17,12 +17,6 @@ from .conftest import csv_file
 pytestmark = pytest.mark.django_db
 
 GOOD = "external_id,email\nC-1,a@example.com\nC-2,nope\n"
-
-
-@pytest.fixture
-def marketer_client(client: Client, marketer: User) -> Client:
-    client.force_login(marketer)
-    return client
 
 
 def _import(**fields: Any) -> Import:

@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from minicrm.accounts.models import Role, User
 from minicrm.customers.models import Customer
 from minicrm.insights.facts import rules_facts
 from minicrm.insights.models import Insight
@@ -15,7 +14,6 @@ from minicrm.insights.narrator import narrate
 from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_update
-from tests.factories import UserFactory
 
 from .conftest import HIGH_SPENDERS, TODAY, segment_create
 
@@ -26,18 +24,6 @@ Capture = Callable[..., Any]
 def segment(known_base: dict[str, Customer], settings: Any) -> Segment:
     settings.AI_PROVIDER = "offline"
     return segment_create("High spenders", HIGH_SPENDERS)
-
-
-@pytest.fixture
-def marketer_client(client: Client, marketer: User) -> Client:
-    client.force_login(marketer)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client: Client, db: None) -> Client:
-    client.force_login(UserFactory(role=Role.VIEWER))
-    return client
 
 
 def succeeded(segment: Segment) -> Insight:

@@ -11,14 +11,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from minicrm.accounts.models import Role, User
+from minicrm.accounts.models import User
 from minicrm.customers.models import Customer
 from minicrm.segments.compiler import today_in_zone
 from minicrm.segments.models import Segment, SegmentSize
 from minicrm.segments.rules import FIELDS
 from minicrm.segments.services import rules_hash, segment_create
 from minicrm.segments.views import builder_meta
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory
 
 BIG_SPENDERS = {
     "match": "all",
@@ -53,18 +53,6 @@ def customer(
         first_order_at=last_order,
         last_order_at=last_order,
     )
-
-
-@pytest.fixture
-def marketer_client(client: Client, marketer: User) -> Client:
-    client.force_login(marketer)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client: Client, db: None) -> Client:
-    client.force_login(UserFactory(role=Role.VIEWER))
-    return client
 
 
 @pytest.fixture

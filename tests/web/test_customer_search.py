@@ -2,16 +2,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from minicrm.accounts.models import Role
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer_client(client: Client) -> Client:
-    client.force_login(UserFactory(role=Role.VIEWER))
-    return client
 
 
 def test_matches_are_links_to_the_customer(viewer_client: Client) -> None:
