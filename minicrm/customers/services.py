@@ -340,7 +340,7 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     _stats_increment(
         {key: value for key, value in additions.items() if key not in recompute}, now=now
     )
-    customer_stats_recompute(customer_ids=recompute, now=now)
+    customer_stats_recompute(customer_ids=recompute, now=now, touch=True)
     return result
 
 
@@ -387,11 +387,16 @@ def _stats_increment(additions: dict[int, list[Any]], *, now: datetime) -> None:
     executemany(sql, params)
 
 
-def customer_stats_recompute(*, customer_ids: Iterable[int], now: datetime | None = None) -> int:
+def customer_stats_recompute(
+    *, customer_ids: Iterable[int], now: datetime | None = None, touch: bool = False
+) -> int:
     """Recompute the stats of these customers from their completed orders; return how many changed.
 
     Call it inside the transaction that changed their orders. Customers whose stats are already
-    right are not written, so their `updated_at` stays.
+    right are not written, so their `updated_at` stays, unless `touch`: callers that changed
+    these customers' completed orders pass it, because an order moved between two dates inside
+    the customer's first and last leaves the stats equal but changes what the insight trend
+    windows (and the columnar snapshot's recent orders, refreshed by `updated_at`) count.
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -409,7 +414,7 @@ def customer_stats_recompute(*, customer_ids: Iterable[int], now: datetime | Non
     changes = [
         (total, count, adapt(first), adapt(last), stamp, customer_id)
         for customer_id, (total, count, first, last) in fresh.items()
-        if (total, count, first, last) != stored[customer_id]
+        if touch or (total, count, first, last) != stored[customer_id]
     ]
     executemany(update_sql(Customer, [*STATS_FIELDS, "updated_at"]), changes)
     return len(changes)
@@ -475,7 +480,8 @@ def orders_bulk_delete(*, external_ids: Sequence[str]) -> int:
         for order_ids in chunks([order_id for order_id, _customer, _status in found]):
             Order.objects.filter(id__in=order_ids).delete()
         customer_stats_recompute(
-            customer_ids={customer for _id, customer, status in found if status == COMPLETED}
+            customer_ids={customer for _id, customer, status in found if status == COMPLETED},
+            touch=True,
         )
     return len(found)
 

@@ -440,3 +440,17 @@ def test_spend_added_order_by_order_stays_exact_to_the_cent() -> None:
 
     assert Customer.objects.filter(external_id="C-1", total_spend=Decimal("97509.46")).exists()
     assert customer_stats_rebuild() == 0
+
+
+@pytest.mark.usefixtures("customers")
+def test_moving_a_middle_order_in_time_touches_the_customer_though_stats_stay() -> None:
+    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "20", 5)])
+    orders_bulk_upsert(rows=[order("O-3", "C-1", "30", 9)])
+    before = Customer.objects.values_list("updated_at", flat=True).get(external_id="C-1")
+    stats_before = stats("C-1")
+
+    orders_bulk_upsert(rows=[order("O-2", "C-1", "20", 7)])  # first and last stay the same
+
+    assert stats("C-1") == stats_before
+    # The snapshot's recent orders and the insight trend windows are refreshed by updated_at.
+    assert Customer.objects.values_list("updated_at", flat=True).get(external_id="C-1") > before
