@@ -1,4 +1,5 @@
-"""An in-process columnar copy of the customer stats (DuckDB) for fast, exact live previews.
+"""An in-process columnar copy of the customer stats (DuckDB) for fast, exact live previews
+and segment facts.
 
 DESIGN.md, "Scale": at a million customers a row-store database scans too slowly to count an
 arbitrary rule within a keystroke's budget, while a column store counts it in milliseconds.
@@ -11,6 +12,13 @@ customers.
 Values are stored pre-normalised so the SQL here is plain integer and string comparison: money
 as whole cents, instants as microseconds since the epoch (UTC), text also in ASCII lower case
 (the case folding SQLite's LIKE applies). Every value reaches DuckDB as a parameter.
+
+Beside the customers it holds their recent completed orders (`recent_orders`: every completed
+order since `orders_since`, a little more than the insight trend's two 90-day windows), for the
+facts' order trend. They are kept exact on refresh: orders above the highest id seen are added,
+and every customer whose `updated_at` moved has its recent orders read again (every change to a
+customer's completed orders moves it, see `customer_stats_recompute`); deleted customers lose
+theirs at the reconcile.
 """
 # ruff: noqa: S608  (SQL here is assembled from fixed fragments; values are always parameters)
 
@@ -19,7 +27,7 @@ import logging
 import tempfile
 import threading
 import time as clock
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,9 +37,9 @@ from django.db import close_old_connections, connection
 from django.db.models import Count
 from django.utils import timezone
 
-from minicrm.customers.models import Customer, CustomerTag
+from minicrm.customers.models import Customer, CustomerTag, Order
 
-from .compiler import day_start
+from .compiler import day_start, today_in_zone
 from .rules import Condition, RuleGroup
 
 try:
@@ -49,6 +57,14 @@ WATERMARK_OVERLAP = timedelta(minutes=2)
 RECONCILE_EVERY_SECONDS = 30.0
 # Above this many changed rows a refresh reloads everything (cheaper than row-by-row upserts).
 FULL_RELOAD_ABOVE = 50_000
+# Above this many new orders (by id) a refresh reloads everything too.
+FULL_RELOAD_ABOVE_ORDERS = 500_000
+# Completed orders kept in `recent_orders`: the insight trend reads the last 2 x 90 days; the
+# margin keeps those windows covered across day changes and time zones without a reload (the
+# held range only ever starts earlier than needed as days pass).
+RECENT_ORDER_DAYS = 2 * 90 + 30
+# Customers per query when their recent orders are read again (an IN list of ids).
+ORDER_READ_CHUNK = 2_000
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 COLUMNS = (
@@ -71,6 +87,10 @@ CREATE OR REPLACE TABLE customers (
     city_code INTEGER NOT NULL, country_code INTEGER NOT NULL, tag_bits BIGINT NOT NULL
 );
 CREATE OR REPLACE TABLE tags (customer_id BIGINT NOT NULL, name VARCHAR NOT NULL);
+CREATE OR REPLACE TABLE recent_orders (
+    id BIGINT NOT NULL, customer_id BIGINT NOT NULL, ordered_at BIGINT NOT NULL,
+    cents BIGINT NOT NULL
+);
 """
 CSV_COLUMNS = (
     "{'id': 'BIGINT', 'cents': 'BIGINT', 'order_count': 'BIGINT', 'first_order_at': 'BIGINT', "
@@ -80,6 +100,10 @@ CSV_COLUMNS = (
     "'tag_bits': 'BIGINT'}"
 )
 TAG_CSV_COLUMNS = "{'customer_id': 'BIGINT', 'name': 'VARCHAR'}"
+ORDER_COLUMNS = ("id", "customer_id", "ordered_at", "amount")
+ORDER_CSV_COLUMNS = (
+    "{'id': 'BIGINT', 'customer_id': 'BIGINT', 'ordered_at': 'BIGINT', 'cents': 'BIGINT'}"
+)
 # Low-cardinality text (city, country) is also held as integer codes of its lower-case form,
 # so a text condition becomes `code IN (...)`: the codes are found in Python over the distinct
 # values. Past this many matching values the plain string comparison is used instead.
@@ -106,6 +130,11 @@ def micros(moment: datetime | None) -> int | None:
 def cents(amount: Decimal | float | int) -> int:
     # Stats hold whole cents; rounding also absorbs SQLite's binary-float noise.
     return int((Decimal(str(amount)) * 100).to_integral_value())
+
+
+def _completed_since(moment: datetime) -> Any:
+    """The completed orders ordered at or after `moment` (a queryset)."""
+    return Order.objects.filter(status=Order.Status.COMPLETED, ordered_at__gte=moment).order_by()
 
 
 class Where:
@@ -326,7 +355,7 @@ class Where:
 class CustomerSnapshot:
     """One process's columnar copy of the customers, refreshed before each use."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, recent_order_days: int | None = None) -> None:
         if duckdb is None:
             raise RuntimeError("The preview snapshot needs the duckdb package.")
         self._lock = threading.RLock()
@@ -334,6 +363,11 @@ class CustomerSnapshot:
         self._watermark: datetime | None = None
         self._reconciled_at = 0.0
         self._loading = False
+        self.recent_order_days = recent_order_days or RECENT_ORDER_DAYS
+        # `recent_orders` holds every completed order ordered at or after this instant...
+        self.orders_since: datetime | None = None
+        # ...with an id up to this one, or above it and seen by a refresh since.
+        self._top_order_id = 0
         self._reset_dictionaries()
 
     def _reset_dictionaries(self) -> None:
@@ -427,8 +461,18 @@ class CustomerSnapshot:
             )
             if self._write_csv(customers_path, customers):
                 self._read_csv(duck, "customers", customers_path, CSV_COLUMNS)
+            # Orders last: one changed during the load moves its customer's `updated_at`
+            # (re-read at the next refresh from `started`); one added has an id above `top`.
+            orders_since = day_start(today_in_zone() - timedelta(days=self.recent_order_days))
+            top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            orders_path = Path(folder) / "orders.csv"
+            recent = _completed_since(orders_since).filter(id__lte=top)
+            if self._write_csv(orders_path, self._order_rows(recent)):
+                self._read_csv(duck, "recent_orders", orders_path, ORDER_CSV_COLUMNS)
         self._duck = duck
         self._watermark = started
+        self.orders_since = orders_since
+        self._top_order_id = top
         self._reconciled_at = clock.monotonic()
 
     @staticmethod
@@ -469,11 +513,26 @@ class CustomerSnapshot:
             if len(found) > FULL_RELOAD_ABOVE:
                 self._load()
                 return
+            top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            new_orders = list(
+                self._order_rows(
+                    Order.objects.filter(id__gt=self._top_order_id, id__lte=top).order_by(),
+                    limit=FULL_RELOAD_ABOVE_ORDERS + 1,
+                    recent_only=True,
+                )
+            )
+            if len(new_orders) > FULL_RELOAD_ABOVE_ORDERS:
+                self._load()
+                return
+            if new_orders:
+                self._add_orders(new_orders)
             if found:
                 self._upsert(found)
+                self._reread_orders([values[0] for values in found])
             if clock.monotonic() - self._reconciled_at > RECONCILE_EVERY_SECONDS:
                 self._reconcile()
             self._watermark = now
+            self._top_order_id = max(self._top_order_id, top)
 
     def _upsert(self, found: list[Sequence[Any]]) -> None:
         ids = [values[0] for values in found]
@@ -505,7 +564,55 @@ class CustomerSnapshot:
             marks = ", ".join("?" for _ in chunk)
             self._duck.execute(f"DELETE FROM customers WHERE id IN ({marks})", chunk)
             self._duck.execute(f"DELETE FROM tags WHERE customer_id IN ({marks})", chunk)
+            self._duck.execute(f"DELETE FROM recent_orders WHERE customer_id IN ({marks})", chunk)
         self._reconciled_at = clock.monotonic()
+
+    def _order_rows(
+        self, orders: Any, *, limit: int | None = None, recent_only: bool = False
+    ) -> Iterator[tuple[int, int, int, int]]:
+        """(id, customer id, ordered at in micros, cents) of the orders in `orders` (only the
+        completed ones from `orders_since`, those the table holds, when `recent_only`)."""
+        if recent_only:
+            assert self.orders_since is not None
+            orders = orders.filter(status=Order.Status.COMPLETED, ordered_at__gte=self.orders_since)
+        rows = orders.values_list(*ORDER_COLUMNS)
+        if limit is not None:
+            rows = rows[:limit]
+        for pk, customer_id, ordered_at, amount in rows.iterator(chunk_size=10_000):
+            yield pk, customer_id, micros(ordered_at) or 0, cents(amount)
+
+    def _add_orders(self, rows: list[tuple[int, int, int, int]]) -> None:
+        """Insert these orders, replacing any row with the same id."""
+        columns = list(zip(*rows, strict=True))
+        duck = self._duck
+        duck.execute("BEGIN")
+        duck.execute("DELETE FROM recent_orders WHERE id IN (SELECT unnest(?))", [columns[0]])
+        duck.execute(
+            "INSERT INTO recent_orders SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
+            [list(column) for column in columns],
+        )
+        duck.execute("COMMIT")
+
+    def _reread_orders(self, customer_ids: list[int]) -> None:
+        """Replace these customers' recent orders by what the database holds now."""
+        assert self.orders_since is not None
+        for start in range(0, len(customer_ids), ORDER_READ_CHUNK):
+            chunk = customer_ids[start : start + ORDER_READ_CHUNK]
+            rows = list(
+                self._order_rows(_completed_since(self.orders_since).filter(customer_id__in=chunk))
+            )
+            duck = self._duck
+            duck.execute("BEGIN")
+            duck.execute(
+                "DELETE FROM recent_orders WHERE customer_id IN (SELECT unnest(?))", [chunk]
+            )
+            if rows:
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                duck.execute(
+                    "INSERT INTO recent_orders SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
+                    columns,
+                )
+            duck.execute("COMMIT")
 
     @staticmethod
     def _stream(queryset: Any, limit: int | None = None) -> Iterable[Sequence[Any]]:
@@ -561,6 +668,29 @@ class CustomerSnapshot:
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self._duck.execute(sql, params).fetchall())
+
+    # --- For other readers (segment facts) --------------------------------------------------
+
+    def holds_orders_since(self, moment: datetime) -> bool:
+        """Whether `recent_orders` holds every completed order from `moment` on."""
+        return self.orders_since is not None and self.orders_since <= moment
+
+    def where(self, rules: RuleGroup, *, today: date) -> tuple[str | None, list[Any]]:
+        """The WHERE clause over `customers` for the rules and its parameters; None when the
+        rules select everyone."""
+        with self._lock:
+            where = Where(today, self)
+            sql = where.group(rules)
+        return sql, where.params if sql is not None else []
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run a read over the snapshot's tables (`customers`, `tags`, `recent_orders`)."""
+        return self._fetch(sql, list(params))
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held across several reads, it keeps a refresh from landing between them."""
+        return self._lock
 
 
 _shared: CustomerSnapshot | None = None
