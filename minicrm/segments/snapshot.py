@@ -502,6 +502,13 @@ class CustomerSnapshot:
 
         threading.Thread(target=run, name="segment-snapshot", daemon=True).start()
 
+    def wait_loaded(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a load under way; whether the snapshot is loaded."""
+        deadline = clock.monotonic() + seconds
+        while not self.loaded and self._loading and clock.monotonic() < deadline:
+            clock.sleep(min(0.1, max(deadline - clock.monotonic(), 0.0)))
+        return self.loaded
+
     def refresh(self) -> None:
         """Apply every customer change since the last refresh (exactness before each use)."""
         with self._lock:
@@ -697,8 +704,11 @@ _shared: CustomerSnapshot | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_snapshot() -> CustomerSnapshot | None:
-    """The process's snapshot, refreshed and ready, or None while it loads (use SQL then)."""
+def shared_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
+    """The process's snapshot, refreshed and ready, or None while it loads (use SQL then).
+
+    The first call starts the load in the background; `wait_seconds` waits that long for a
+    load under way (for callers whose SQL path is slower than the load, the insights worker)."""
     global _shared
     if duckdb is None:
         return None
@@ -707,6 +717,7 @@ def shared_snapshot() -> CustomerSnapshot | None:
             _shared = CustomerSnapshot()
     if not _shared.loaded:
         _shared.load_in_background()
-        return None
+        if not _shared.wait_loaded(wait_seconds):
+            return None
     _shared.refresh()
     return _shared
