@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.models import Count
+from django.db.models import BigIntegerField, Count
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from minicrm.customers.models import Customer, CustomerTag, Order
@@ -130,6 +131,49 @@ def micros(moment: datetime | None) -> int | None:
 def cents(amount: Decimal | float | int) -> int:
     # Stats hold whole cents; rounding also absorbs SQLite's binary-float noise.
     return int((Decimal(str(amount)) * 100).to_integral_value())
+
+
+# Databases whose SQL here turns `ordered_at` into microseconds since the epoch (UTC) and
+# `amount` into whole cents (at millions of rows, converting in Python is most of a load).
+DATABASE_CONVERTS_ORDERS = ("sqlite", "postgresql", "mysql")
+
+
+def _order_values(orders: Any, *, status: bool = False) -> Any:
+    """`orders` as (id, customer id, ordered_at, amount[, status]) rows; converted to
+    microseconds and cents by the database where it can (DATABASE_CONVERTS_ORDERS)."""
+    extra = ("status",) if status else ()
+    if connection.vendor not in DATABASE_CONVERTS_ORDERS:
+        return orders.values_list(*ORDER_COLUMNS, *extra)
+    quote = connection.ops.quote_name
+    table = quote(Order._meta.db_table)
+    at, amount = f"{table}.{quote('ordered_at')}", f"{table}.{quote('amount')}"
+    if connection.vendor == "sqlite":
+        # Stored as UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": whole seconds from the first 19
+        # characters (SQLite's own parse rounds fractions to milliseconds), microseconds from
+        # the rest. Decimals are binary floats whose rounding to the cent is exact. %% is a
+        # literal % once the parameters are bound.
+        at_micros = (
+            f"CAST(strftime('%%s', substr({at}, 1, 19)) AS INTEGER) * 1000000 "
+            f"+ CAST(substr(substr({at}, 21) || '000000', 1, 6) AS INTEGER)"
+        )
+        amount_cents = f"CAST(ROUND({amount} * 100) AS INTEGER)"
+    elif connection.vendor == "postgresql":
+        at_micros = f"CAST(ROUND(EXTRACT(EPOCH FROM {at}) * 1000000) AS BIGINT)"
+        amount_cents = f"CAST({amount} * 100 AS BIGINT)"
+    else:  # MariaDB / MySQL: UTC DATETIME(6), exact DECIMAL
+        at_micros = f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {at})"
+        amount_cents = f"CAST({amount} * 100 AS SIGNED)"
+    # Fixed SQL fragments: column names quoted by the backend, no values.
+    return orders.annotate(
+        at_micros=RawSQL(at_micros, (), output_field=BigIntegerField()),  # noqa: S611
+        amount_cents=RawSQL(amount_cents, (), output_field=BigIntegerField()),  # noqa: S611
+    ).values_list("id", "customer_id", "at_micros", "amount_cents", *extra)
+
+
+def _insert_columns(duck: Any, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows into a DuckDB table, sent as one list per column."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    duck.execute(f"INSERT INTO {table} SELECT {', '.join('unnest(?)' for _ in columns)}", columns)
 
 
 def _completed_since(moment: datetime) -> Any:
@@ -368,6 +412,8 @@ class CustomerSnapshot:
         self.orders_since: datetime | None = None
         # ...with an id up to this one, or above it and seen by a refresh since.
         self._top_order_id = 0
+        # The `updated_at` of each customer the last refresh read (in the watermark overlap).
+        self._applied: dict[int, datetime] = {}
         self._reset_dictionaries()
 
     def _reset_dictionaries(self) -> None:
@@ -465,22 +511,55 @@ class CustomerSnapshot:
             # (re-read at the next refresh from `started`); one added has an id above `top`.
             orders_since = day_start(today_in_zone() - timedelta(days=self.recent_order_days))
             top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            orders_path = Path(folder) / "orders.csv"
-            recent = _completed_since(orders_since).filter(id__lte=top)
-            if self._write_csv(orders_path, self._order_rows(recent)):
-                self._read_csv(duck, "recent_orders", orders_path, ORDER_CSV_COLUMNS)
+            self._load_orders(duck, Path(folder) / "orders.csv", since=orders_since, top=top)
         self._duck = duck
         self._watermark = started
+        self._applied = {}
         self.orders_since = orders_since
         self._top_order_id = top
         self._reconciled_at = clock.monotonic()
 
     @staticmethod
-    def _read_csv(duck: Any, table: str, path: Path, columns: str) -> None:
+    def _read_csv(duck: Any, table: str, path: Path, columns: str, select: str = "*") -> None:
         duck.execute(
-            f"INSERT INTO {table} SELECT * FROM read_csv('{path}', header=false, "
+            f"INSERT INTO {table} SELECT {select} FROM read_csv('{path}', header=false, "
             f"quote='\"', escape='\"', nullstr='\\N', columns={columns})"
         )
+
+    def _load_orders(self, duck: Any, path: Path, *, since: datetime, top: int) -> None:
+        """Fill `recent_orders` with the completed orders from `since` with ids up to `top`."""
+        if connection.vendor == "sqlite":
+            # Millions of rows: SQLite writes each CSV line and DuckDB parses the stored UTC
+            # text (no per-value Python work; about 6 s for 6M orders). A table scan: through
+            # the (status, ordered_at) index each order costs a row lookup (4 times slower).
+            quote = connection.ops.quote_name
+            sql = (
+                f"SELECT id || ',' || customer_id || ',' || ordered_at || ',' || "
+                f"CAST(ROUND(amount * 100) AS INTEGER) "
+                f"FROM {quote(Order._meta.db_table)} NOT INDEXED "
+                f"WHERE status = %s AND ordered_at >= %s AND id <= %s"
+            )
+            params = [Order.Status.COMPLETED, connection.ops.adapt_datetimefield_value(since), top]
+            written = 0
+            with path.open("w", encoding="utf-8") as handle, connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                while rows := cursor.fetchmany(50_000):
+                    handle.write("".join(f"{row[0]}\n" for row in rows))
+                    written += len(rows)
+            if written:
+                self._read_csv(
+                    duck,
+                    "recent_orders",
+                    path,
+                    ORDER_CSV_COLUMNS.replace(
+                        "'ordered_at': 'BIGINT'", "'ordered_at': 'TIMESTAMP'"
+                    ),
+                    select="id, customer_id, epoch_us(ordered_at), cents",
+                )
+            return
+        recent = _completed_since(since).filter(id__lte=top)
+        if self._write_order_csv(path, recent):
+            self._read_csv(duck, "recent_orders", path, ORDER_CSV_COLUMNS)
 
     def load_in_background(self) -> None:
         """Start loading in a thread (previews use SQL meanwhile); no-op if already started."""
@@ -516,23 +595,31 @@ class CustomerSnapshot:
             since = self._watermark - WATERMARK_OVERLAP
             now = timezone.now()
             changed = Customer.objects.filter(updated_at__gte=since).order_by()
-            found = list(self._stream(changed, limit=FULL_RELOAD_ABOVE + 1))
-            if len(found) > FULL_RELOAD_ABOVE:
+            stamped = list(self._stream(changed, limit=FULL_RELOAD_ABOVE + 1, stamped=True))
+            if len(stamped) > FULL_RELOAD_ABOVE:
                 self._load()
                 return
+            # The overlap reads the same customers again for two minutes: those whose
+            # `updated_at` is the one already applied are skipped.
+            found = [row[:-1] for row in stamped if self._applied.get(row[0]) != row[-1]]
             top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            new_orders = list(
-                self._order_rows(
-                    Order.objects.filter(id__gt=self._top_order_id, id__lte=top).order_by(),
-                    limit=FULL_RELOAD_ABOVE_ORDERS + 1,
-                    recent_only=True,
-                )
-            )
-            if len(new_orders) > FULL_RELOAD_ABOVE_ORDERS:
-                self._load()
-                return
-            if new_orders:
-                self._add_orders(new_orders)
+            if top > self._top_order_id:
+                # By id alone (a primary-key range): SQLite would otherwise walk the status
+                # index over every recent order. Status and date are checked here.
+                new = Order.objects.filter(id__gt=self._top_order_id, id__lte=top).order_by()
+                rows = list(self._order_rows(new, limit=FULL_RELOAD_ABOVE_ORDERS + 1, status=True))
+                if len(rows) > FULL_RELOAD_ABOVE_ORDERS:
+                    self._load()
+                    return
+                assert self.orders_since is not None
+                since_micros = micros(self.orders_since) or 0
+                recent = [
+                    row[:4]
+                    for row in rows
+                    if row[4] == Order.Status.COMPLETED and row[2] >= since_micros
+                ]
+                if recent:
+                    self._add_orders(recent)
             if found:
                 self._upsert(found)
                 self._reread_orders([values[0] for values in found])
@@ -540,6 +627,7 @@ class CustomerSnapshot:
                 self._reconcile()
             self._watermark = now
             self._top_order_id = max(self._top_order_id, top)
+            self._applied = {row[0]: row[-1] for row in stamped}
 
     def _upsert(self, found: list[Sequence[Any]]) -> None:
         ids = [values[0] for values in found]
@@ -551,14 +639,15 @@ class CustomerSnapshot:
             self._add_tag(name)
             names_of.setdefault(customer_id, []).append(name)
         rows = [self._row(values, self._bits(names_of.get(values[0], []))) for values in found]
-        marks = ", ".join("?" for _ in ids)
         duck = self._duck
         duck.execute("BEGIN")
-        duck.execute(f"DELETE FROM customers WHERE id IN ({marks})", ids)
-        duck.execute(f"DELETE FROM tags WHERE customer_id IN ({marks})", ids)
-        duck.executemany(f"INSERT INTO customers VALUES ({', '.join('?' * 15)})", rows)
+        # Values go as one list per column (unnest): executemany and long IN lists cost about
+        # a millisecond per row in DuckDB.
+        duck.execute("DELETE FROM customers WHERE id IN (SELECT unnest(?))", [ids])
+        duck.execute("DELETE FROM tags WHERE customer_id IN (SELECT unnest(?))", [ids])
+        _insert_columns(duck, "customers", rows)
         if tags:
-            duck.executemany("INSERT INTO tags VALUES (?, ?)", tags)
+            _insert_columns(duck, "tags", tags)
         duck.execute("COMMIT")
 
     def _reconcile(self) -> None:
@@ -566,38 +655,60 @@ class CustomerSnapshot:
         present = set(Customer.objects.values_list("id", flat=True).iterator(chunk_size=50_000))
         held = {row[0] for row in self._duck.execute("SELECT id FROM customers").fetchall()}
         gone = sorted(held - present)
-        for start in range(0, len(gone), 10_000):
-            chunk = gone[start : start + 10_000]
-            marks = ", ".join("?" for _ in chunk)
-            self._duck.execute(f"DELETE FROM customers WHERE id IN ({marks})", chunk)
-            self._duck.execute(f"DELETE FROM tags WHERE customer_id IN ({marks})", chunk)
-            self._duck.execute(f"DELETE FROM recent_orders WHERE customer_id IN ({marks})", chunk)
+        if gone:
+            self._duck.execute("DELETE FROM customers WHERE id IN (SELECT unnest(?))", [gone])
+            for table in ("tags", "recent_orders"):
+                self._duck.execute(
+                    f"DELETE FROM {table} WHERE customer_id IN (SELECT unnest(?))", [gone]
+                )
         self._reconciled_at = clock.monotonic()
 
+    @staticmethod
     def _order_rows(
-        self, orders: Any, *, limit: int | None = None, recent_only: bool = False
-    ) -> Iterator[tuple[int, int, int, int]]:
-        """(id, customer id, ordered at in micros, cents) of the orders in `orders` (only the
-        completed ones from `orders_since`, those the table holds, when `recent_only`)."""
-        if recent_only:
-            assert self.orders_since is not None
-            orders = orders.filter(status=Order.Status.COMPLETED, ordered_at__gte=self.orders_since)
-        rows = orders.values_list(*ORDER_COLUMNS)
+        orders: Any, *, limit: int | None = None, status: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
+        """(id, customer id, ordered at in micros, cents[, status]) of the orders in `orders`."""
+        rows = _order_values(orders, status=status)
         if limit is not None:
             rows = rows[:limit]
-        for pk, customer_id, ordered_at, amount in rows.iterator(chunk_size=10_000):
-            yield pk, customer_id, micros(ordered_at) or 0, cents(amount)
+        if connection.vendor not in DATABASE_CONVERTS_ORDERS:
+            for pk, customer_id, ordered_at, amount, *rest in rows.iterator(chunk_size=10_000):
+                yield pk, customer_id, micros(ordered_at) or 0, cents(amount), *rest
+            return
+        yield from rows.iterator(chunk_size=10_000)
+
+    @staticmethod
+    def _write_order_csv(path: Path, orders: Any) -> int:
+        """Write the orders' rows as `_order_rows` gives them, straight from a database cursor
+        (millions of rows: no per-row Python work where the database converts the values)."""
+        if connection.vendor not in DATABASE_CONVERTS_ORDERS:
+            return CustomerSnapshot._write_csv(
+                path,
+                (
+                    (pk, customer_id, micros(ordered_at) or 0, cents(amount))
+                    for pk, customer_id, ordered_at, amount in _order_values(orders).iterator(
+                        chunk_size=10_000
+                    )
+                ),
+            )
+        sql, params = _order_values(orders).query.sql_with_params()
+        written = 0
+        with path.open("w", newline="", encoding="utf-8") as handle, connection.cursor() as cursor:
+            writer = csv.writer(handle)
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(50_000):
+                writer.writerows(rows)
+                written += len(rows)
+        return written
 
     def _add_orders(self, rows: list[tuple[int, int, int, int]]) -> None:
         """Insert these orders, replacing any row with the same id."""
-        columns = list(zip(*rows, strict=True))
         duck = self._duck
         duck.execute("BEGIN")
-        duck.execute("DELETE FROM recent_orders WHERE id IN (SELECT unnest(?))", [columns[0]])
         duck.execute(
-            "INSERT INTO recent_orders SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
-            [list(column) for column in columns],
+            "DELETE FROM recent_orders WHERE id IN (SELECT unnest(?))", [[row[0] for row in rows]]
         )
+        _insert_columns(duck, "recent_orders", rows)
         duck.execute("COMMIT")
 
     def _reread_orders(self, customer_ids: list[int]) -> None:
@@ -614,16 +725,15 @@ class CustomerSnapshot:
                 "DELETE FROM recent_orders WHERE customer_id IN (SELECT unnest(?))", [chunk]
             )
             if rows:
-                columns = [list(column) for column in zip(*rows, strict=True)]
-                duck.execute(
-                    "INSERT INTO recent_orders SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
-                    columns,
-                )
+                _insert_columns(duck, "recent_orders", rows)
             duck.execute("COMMIT")
 
     @staticmethod
-    def _stream(queryset: Any, limit: int | None = None) -> Iterable[Sequence[Any]]:
-        rows = queryset.values_list(*COLUMNS)
+    def _stream(
+        queryset: Any, limit: int | None = None, *, stamped: bool = False
+    ) -> Iterable[Sequence[Any]]:
+        """The customers' COLUMNS (and `updated_at` last, when `stamped`)."""
+        rows = queryset.values_list(*COLUMNS, *(("updated_at",) if stamped else ()))
         if limit is not None:
             rows = rows[:limit]
         return rows.iterator(chunk_size=10_000)
@@ -717,7 +827,7 @@ def shared_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
             _shared = CustomerSnapshot()
     if not _shared.loaded:
         _shared.load_in_background()
-        if not _shared.wait_loaded(wait_seconds):
+        if wait_seconds <= 0 or not _shared.wait_loaded(wait_seconds):
             return None
     _shared.refresh()
     return _shared

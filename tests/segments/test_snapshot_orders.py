@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -197,3 +198,21 @@ def test_an_order_in_the_future_is_held_and_its_moment_kept_exact(
     assert (Order.objects.get(external_id="a9").pk, micros(moment)) in [
         (row[0], row[2]) for row in held(loaded)
     ]
+
+
+def test_a_refresh_skips_customers_it_already_applied(
+    loaded: CustomerSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upsert(order("a4", "a", "5.00", 1))
+    loaded.refresh()
+    reread = mock.Mock(wraps=loaded._reread_orders)
+    monkeypatch.setattr(loaded, "_reread_orders", reread)
+
+    loaded.refresh()  # `a` is in the watermark overlap, unchanged since
+    upsert(order("b4", "b", "6.00", 1))
+    loaded.refresh()
+
+    a, b = (Customer.objects.get(external_id=key).pk for key in "ab")
+    assert reread.call_args_list == [mock.call([b])]
+    assert held(loaded) == expected(loaded)
+    assert a in {row[1] for row in held(loaded) if row[3] == 500}
