@@ -6,8 +6,8 @@ or external id, so they are the only data a provider (and so an outside AI servi
 Two ways to the same figures, to the cent: SQL aggregates over the database (the base cached by
 a data fingerprint), or, when the process holds the columnar snapshot (DESIGN.md, "Scale"), the
 same aggregates in DuckDB over its copy of the customers and their recent completed orders
-(about a second at 1M customers / 10M orders where SQLite needs 4-12 s; the base is computed
-each time, it costs about as much as one segment).
+(about 0.2 s at 1M customers / 10M orders where SQLite needs 2-5 s; the base is computed each
+time, about 0.1 s: see bench/README_facts.md).
 """
 # ruff: noqa: S608  (DuckDB SQL here is assembled from fixed fragments; values are parameters)
 
