@@ -1,0 +1,259 @@
+"""The DuckDB WHERE clause for a rule tree, with the SQL compiler's semantics, over the
+columnar snapshot's pre-normalised values (see `snapshot`): money in whole cents, instants in
+microseconds since the epoch (UTC), text also in ASCII lower case, city and country also as
+integer codes, the most common tags as bits. Every value reaches DuckDB as a parameter.
+"""
+# ruff: noqa: S608  (SQL here is assembled from fixed fragments; values are always parameters)
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .compiler import day_start
+from .rules import Condition, RuleGroup
+
+if TYPE_CHECKING:
+    from .snapshot import CustomerSnapshot
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# Low-cardinality text (city, country) is also held as integer codes of its lower-case form,
+# so a text condition becomes `code IN (...)`: the codes are found in Python over the distinct
+# values. Past this many matching values the plain string comparison is used instead.
+MAX_CODES_PER_CONDITION = 1_000
+BIGINT_SAFE = 2**62
+CODED_TEXT = ("city", "country")
+DATE_COLUMNS = {
+    "last_order_date": "last_order_at",
+    "first_order_date": "first_order_at",
+    "signup_date": "signed_up_at",
+}
+
+
+def ascii_lower(text: str) -> str:
+    return text.translate(ASCII_LOWER)
+
+
+def micros(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def cents(amount: Decimal | float | int) -> int:
+    # Stats hold whole cents; rounding also absorbs SQLite's binary-float noise.
+    return int((Decimal(str(amount)) * 100).to_integral_value())
+
+
+class Where:
+    """Builds one DuckDB WHERE clause with the compiler's semantics; values go to `params`."""
+
+    def __init__(self, today: date, snapshot: "CustomerSnapshot") -> None:
+        self.today = today
+        self.snapshot = snapshot
+        self.params: list[Any] = []
+
+    def p(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def group(self, group: RuleGroup) -> str | None:
+        """SQL for the group, or None for "every customer" (an empty group)."""
+        mark = len(self.params)
+        parts: list[str] = []
+        for node in group.conditions:
+            sql = self.group(node) if isinstance(node, RuleGroup) else self.condition(node)
+            if sql is None:
+                if group.match == "any":
+                    del self.params[mark:]  # the SQL built so far is dropped, so its values too
+                    return None
+                continue
+            parts.append(sql)
+        if not parts:
+            return None
+        return "(" + (" AND " if group.match == "all" else " OR ").join(parts) + ")"
+
+    def condition(self, condition: Condition) -> str:
+        handler: Callable[[Condition], str] = {
+            "total_spend": self._money,
+            "order_count": self._count,
+            "avg_order_value": self._average,
+            "days_since_last_order": self._days_since,
+            "tags": self._tags,
+        }.get(condition.field) or (self._date if condition.field in DATE_COLUMNS else self._text)
+        return handler(condition)
+
+    def _compare(self, column: str, op: str, value: Any) -> str:
+        if op == "between":
+            return f"({column} BETWEEN {self.p(value[0])} AND {self.p(value[1])})"
+        symbol = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"{column} {symbol} {self.p(value)}"
+
+    def _money(self, condition: Condition) -> str:
+        value = condition.value
+        whole = tuple(cents(v) for v in value) if condition.operator == "between" else cents(value)
+        return self._compare("cents", condition.operator, whole)
+
+    def _count(self, condition: Condition) -> str:
+        return self._compare("order_count", condition.operator, condition.value)
+
+    def _aov_at_least(self, target: int) -> str:
+        # round_half_even(cents / n) >= x, in whole numbers (see compiler._aov_at_least).
+        if target <= 0:
+            return "(order_count > 0)"
+        sign = ">=" if target % 2 == 0 else ">"
+        factor = 2 * target - 1
+        limit = self.p(factor)
+        if factor * max(self.snapshot.max_order_count, 1) < BIGINT_SAFE:
+            return f"(order_count > 0 AND 2 * cents {sign} order_count * {limit})"
+        return f"(order_count > 0 AND 2 * cents::HUGEINT {sign} order_count * {limit}::HUGEINT)"
+
+    def _aov_below(self, target: int) -> str:
+        return f"(order_count > 0 AND NOT {self._aov_at_least(target)})"
+
+    def _average(self, condition: Condition) -> str:
+        op, value = condition.operator, condition.value
+        if op == "between":
+            low, high = cents(value[0]), cents(value[1])
+            return f"({self._aov_at_least(low)} AND {self._aov_below(high + 1)})"
+        x = cents(value)
+        choices: dict[str, Callable[[], str]] = {
+            "gt": lambda: self._aov_at_least(x + 1),
+            "gte": lambda: self._aov_at_least(x),
+            "lt": lambda: self._aov_below(x),
+            "lte": lambda: self._aov_below(x + 1),
+            "eq": lambda: f"({self._aov_at_least(x)} AND {self._aov_below(x + 1)})",
+            "ne": lambda: (
+                f"(order_count > 0 AND NOT ({self._aov_at_least(x)} AND {self._aov_below(x + 1)}))"
+            ),
+        }
+        return choices[op]()
+
+    def _start(self, day: date) -> str:
+        return self.p(micros(day_start(day)))
+
+    def _on_or_after(self, column: str, day: date) -> str:
+        return f"{column} >= {self._start(day)}"
+
+    def _before(self, column: str, day: date) -> str:
+        return f"{column} < {self._start(day)}"
+
+    def _days(self, column: str, first: date, last: date) -> str:
+        after = self._on_or_after(column, first)
+        return f"({after} AND {self._before(column, last + timedelta(days=1))})"
+
+    def _date(self, condition: Condition) -> str:
+        column = DATE_COLUMNS[condition.field]
+        op, value = condition.operator, condition.value
+        if op == "is_empty":
+            return f"{column} IS NULL"
+        if op == "is_not_empty":
+            return f"{column} IS NOT NULL"
+        if op == "before":
+            return self._before(column, value)
+        if op == "after":
+            return self._on_or_after(column, value + timedelta(days=1))
+        if op == "on":
+            return self._days(column, value, value)
+        if op == "between":
+            return self._days(column, value[0], value[1])
+        since = self.today - timedelta(days=value)
+        if op == "in_last_days":
+            return self._on_or_after(column, since)
+        return f"({column} IS NULL OR {self._before(column, since)})"
+
+    def _days_since(self, condition: Condition) -> str:
+        column, op, value = "last_order_at", condition.operator, condition.value
+
+        def day(days: int) -> date:
+            return self.today - timedelta(days=days)
+
+        if op == "between":
+            return self._days(column, day(value[1]), day(value[0]))
+        choices: dict[str, Callable[[], str]] = {
+            "eq": lambda: self._days(column, day(value), day(value)),
+            "ne": lambda: (
+                f"({self._before(column, day(value))} OR "
+                f"{self._on_or_after(column, day(value - 1))})"
+            ),
+            "gt": lambda: self._before(column, day(value)),
+            "gte": lambda: self._before(column, day(value - 1)),
+            "lt": lambda: self._on_or_after(column, day(value - 1)),
+            "lte": lambda: self._on_or_after(column, day(value)),
+        }
+        return choices[op]()
+
+    def _text(self, condition: Condition) -> str:
+        op = condition.operator
+        if op == "is_empty":
+            return f"NOT {self._filled(condition.field)}"
+        if op == "is_not_empty":
+            return self._filled(condition.field)
+        # Parameters are positional: build the clauses in the order they appear in the SQL.
+        filled = self._filled(condition.field) if op in ("ne", "not_contains", "not_in") else None
+        positive = self._coded(condition) if condition.field in CODED_TEXT else None
+        if positive is None:
+            positive = self._text_compare(condition)
+        return positive if filled is None else f"({filled} AND NOT {positive})"
+
+    def _filled(self, field: str) -> str:
+        """The text is not empty (by its code when it has one: cheaper than a string test)."""
+        if field not in CODED_TEXT:
+            return f"({field}_lc <> '')"
+        empty = self.snapshot.codes[field].get("")
+        return "TRUE" if empty is None else f"({field}_code <> {self.p(empty)})"
+
+    def _coded(self, condition: Condition) -> str | None:
+        """The positive test as `code IN (...)` over the distinct values, or None if too many."""
+        op, value = condition.operator, condition.value
+        codes = self.snapshot.codes[condition.field]
+        if op in ("in", "not_in"):
+            wanted = {ascii_lower(item) for item in value}
+            matching = [code for text in wanted if (code := codes.get(text)) is not None]
+        elif op in ("eq", "ne"):
+            code = codes.get(ascii_lower(value))
+            matching = [] if code is None else [code]
+        else:
+            target = ascii_lower(value)
+            test = str.startswith if op == "starts_with" else str.__contains__
+            matching = [code for text, code in codes.items() if text and test(text, target)]
+        if len(matching) > MAX_CODES_PER_CONDITION:
+            return None
+        if not matching:
+            return "FALSE"
+        return f"{condition.field}_code IN ({', '.join(self.p(code) for code in matching)})"
+
+    def _text_compare(self, condition: Condition) -> str:
+        column, op, value = f"{condition.field}_lc", condition.operator, condition.value
+        if op in ("in", "not_in"):
+            marks = ", ".join(self.p(ascii_lower(item)) for item in dict.fromkeys(value))
+            return f"{column} IN ({marks})"
+        target = self.p(ascii_lower(value))
+        if op in ("eq", "ne"):
+            return f"{column} = {target}"
+        if op in ("contains", "not_contains"):
+            return f"(instr({column}, {target}) > 0)"  # instr: about twice contains' speed
+        return f"starts_with({column}, {target})"
+
+    def _tags(self, condition: Condition) -> str:
+        names = list(dict.fromkeys(name.lower() for name in condition.value))
+        bits, known = self.snapshot.tag_bits, self.snapshot.tag_names
+        operator = condition.operator
+        if all(name in bits or name not in known for name in names):
+            # A tag nobody has matches nobody: it adds nothing to any/none and fails all.
+            mask = sum(1 << bits[name] for name in names if name in bits)
+            if operator == "has_all" and any(name not in bits for name in names):
+                return "FALSE"
+            if operator == "has_all":
+                return f"(tag_bits & {self.p(mask)}) = {self.p(mask)}"
+            test = "<>" if operator == "has_any" else "="
+            return f"(tag_bits & {self.p(mask)}) {test} 0"
+
+        def having(*wanted: str) -> str:
+            marks = ", ".join(self.p(name) for name in wanted)
+            return f"id IN (SELECT customer_id FROM tags WHERE name IN ({marks}))"
+
+        if operator == "has_any":
+            return having(*names)
+        if operator == "has_none":
+            return f"NOT {having(*names)}"
+        return "(" + " AND ".join(having(name) for name in names) + ")"
