@@ -245,6 +245,9 @@ INSIGHT_RETRY_BASE_SECONDS = float(os.environ.get("INSIGHT_RETRY_BASE_SECONDS", 
 # How long the worker waits for its columnar snapshot to load before computing facts in SQL:
 # at 1M customers the load (~23 s, once per process) beats the first SQL facts with a cold base.
 INSIGHT_SNAPSHOT_WAIT_SECONDS = float(os.environ.get("INSIGHT_SNAPSHOT_WAIT_SECONDS", "60"))
+# A running insight with no answer for this long lost its worker (killed, restarted): it is
+# failed with that reason, so the panel stops waiting and offers "Try again".
+INSIGHT_STALLED_AFTER_SECONDS = int(os.environ.get("INSIGHT_STALLED_AFTER_SECONDS", "600"))
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

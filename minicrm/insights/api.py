@@ -11,7 +11,13 @@ from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
 
 from .selectors import insight_get, insight_list
-from .services import MAX_TEXT_LENGTH, audience_parse, insight_request, messages_suggest
+from .services import (
+    MAX_TEXT_LENGTH,
+    audience_parse,
+    insight_request,
+    insights_fail_stalled,
+    messages_suggest,
+)
 
 router = Router(tags=["insights"])
 
@@ -76,6 +82,7 @@ def create_insight(request: HttpRequest, segment_id: int) -> Status:
     summary="The segment's insights, newest first",
 )
 def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
+    insights_fail_stalled(segment_id=segment_id)
     return paginate(insight_list(segment_id=segment_id), page)
 
 
@@ -83,6 +90,7 @@ def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]
     "/insights/{int:insight_id}", response=InsightOut, summary="One insight with its status"
 )
 def get_insight(request: HttpRequest, insight_id: int) -> Any:
+    insights_fail_stalled(insight_id=insight_id)
     return insight_get(insight_id=insight_id)
 
 

@@ -61,9 +61,36 @@ def snapshot_wait_seconds() -> float:
     return float(settings.INSIGHT_SNAPSHOT_WAIT_SECONDS)
 
 
+def insights_fail_stalled(*, segment_id: int | None = None, insight_id: int | None = None) -> int:
+    """Fail the running insights whose worker must have died; return how many.
+
+    A worker killed mid-insight (deploy, out of memory) leaves it `running` for good, and the
+    panel would wait for it forever. Past INSIGHT_STALLED_AFTER_SECONDS (far beyond the model's
+    timeout and retries) it is failed with that reason; the reads that show insights call this
+    first. Should the worker still finish it after all, its result replaces the failure.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.INSIGHT_STALLED_AFTER_SECONDS)
+    stalled = Insight.objects.filter(status=Insight.Status.RUNNING, started_at__lt=cutoff)
+    if segment_id is not None:
+        stalled = stalled.filter(segment_id=segment_id)
+    if insight_id is not None:
+        stalled = stalled.filter(pk=insight_id)
+    minutes = max(1, round(settings.INSIGHT_STALLED_AFTER_SECONDS / 60))
+    reason = (
+        f"The worker stopped while generating these insights (no answer for {minutes} "
+        f"minute{'s' if minutes != 1 else ''}). Try again."
+    )
+    count = stalled.update(status=Insight.Status.FAILED, error=reason, finished_at=now)
+    if count:
+        logger.warning("Failed %s stalled insight(s)", count)
+    return count
+
+
 def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
     """Queue an insight for the segment's current rules; the worker generates it."""
     segment = segment_get(segment_id=segment_id)
+    insights_fail_stalled(segment_id=segment.pk)
     recent = timezone.now() - PENDING_REUSE_WINDOW
     with transaction.atomic():
         pending = (

@@ -181,3 +181,25 @@ def test_failed_and_stale_states(
     expect(page.get_by_test_id("insight-stale")).to_be_visible()
     expect(panel.get_by_role("button", name="Try again")).to_be_visible()
     shot(page, "insights-failed.png")
+
+
+def test_a_running_insight_whose_worker_died_turns_into_a_failure(
+    live_server: Any, page: Page, marketer: User, shop: Segment, settings: Any
+) -> None:
+    settings.INSIGHT_STALLED_AFTER_SECONDS = 600
+    insight = Insight.objects.create(
+        segment=shop, rules=shop.rules, status=Insight.Status.RUNNING, provider="offline"
+    )
+    started = timezone.now() - timedelta(minutes=9, seconds=58)
+    Insight.objects.filter(pk=insight.pk).update(started_at=started, attempts=1)
+    open_segment(page, live_server, marketer, shop)
+    panel = page.get_by_test_id("insight-panel")
+    expect(panel).to_have_attribute("data-state", "running")
+
+    # Two seconds later the ten minutes are up: the panel's next poll shows the failure.
+    expect(page.get_by_test_id("insight-error")).to_contain_text(
+        "The worker stopped while generating these insights", timeout=10_000
+    )
+    expect(panel).to_have_attribute("data-state", "failed")
+    expect(panel.get_by_role("button", name="Try again")).to_be_visible()
+    shot(page, "insights-stalled.png")
