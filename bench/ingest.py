@@ -235,7 +235,6 @@ class CsvImport:
         started = time.perf_counter()
         done = import_process(import_id=import_.pk)
         seconds = time.perf_counter() - started
-        done.file.delete(save=False)  # the stored upload, not the database row
         if done.status != Import.Status.SUCCEEDED or done.error_count:
             raise SystemExit(f"CSV import failed: {done.status} {done.failure_reason}")
         label = f"CSV import (the worker's path, {CHUNK_SIZE:,}-row chunks)"

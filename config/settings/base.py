@@ -230,6 +230,9 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+# The largest CSV an import stores (10M orders are about 0.7 GB); larger files are refused
+# with a message asking to split them, so uploads cannot fill the disk.
+MINICRM_MAX_IMPORT_BYTES = int(os.environ.get("MINICRM_MAX_IMPORT_BYTES", str(2 * 1024**3)))
 
 # --- AI -------------------------------------------------------------------------------------
 GEMINI_API_KEY = os.environ.get("GEMINI_API_KEY", "")

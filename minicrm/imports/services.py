@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -57,6 +58,7 @@ def import_create(
     answered at once (a 400 naming the column) instead of after a trip through the queue.
     """
     import_kind = _kind_check(kind)
+    _size_check(file)
     header = header_read(file, spec=COLUMNS[import_kind])
     filename = os.path.basename(file.name or "upload.csv")[:255] or "upload.csv"
     file.seek(0)
@@ -72,6 +74,20 @@ def import_create(
             import_id = import_.pk
             transaction.on_commit(lambda: import_process_task.enqueue(import_id))
     return import_
+
+
+def _size_check(file: File[Any]) -> None:
+    limit = settings.MINICRM_MAX_IMPORT_BYTES
+    if file.size is not None and file.size > limit:
+        raise ApplicationError(
+            f"The file is {_megabytes(file.size)}; an import takes at most {_megabytes(limit)}. "
+            "Split it into smaller files (each keeps the header row).",
+            field="file",
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024**2:,.0f} MB" if size >= 1024**2 else f"{size:,} bytes"
 
 
 def _header_notes(header: Header) -> list[str]:
@@ -131,6 +147,9 @@ def import_process(
     import_.status = Import.Status.SUCCEEDED
     import_.finished_at = timezone.now()
     import_.save(update_fields=["status", "finished_at", "updated_at"])
+    # Every row is stored and the errors are kept on the import: the upload is no longer needed
+    # (a failed import keeps its file, so it can be resumed).
+    import_.file.delete(save=False)
     return import_
 
 

@@ -1,5 +1,6 @@
 """The imports page: upload a CSV, follow imports as they run, resume a stalled one."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -57,7 +58,12 @@ def imports_page(request: HttpRequest) -> HttpResponse:
 
 
 def _page(request: HttpRequest, form: ImportForm, *, status: int = 200) -> HttpResponse:
-    context = {"form": form, "column_sets": _columns(), **_history(request)}
+    context = {
+        "form": form,
+        "column_sets": _columns(),
+        "max_file_bytes": settings.MINICRM_MAX_IMPORT_BYTES,
+        **_history(request),
+    }
     return render(request, "imports/list.html", context, status=status)
 
 

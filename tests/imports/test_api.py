@@ -116,6 +116,21 @@ def test_a_missing_column_is_a_400_naming_it(api_client: Client) -> None:
     assert not Import.objects.exists()
 
 
+def test_a_file_over_the_size_limit_is_a_400_naming_it(api_client: Client, settings: Any) -> None:
+    settings.MINICRM_MAX_IMPORT_BYTES = 100
+
+    content = "external_id,email\n" + "C-1,a@example.com\n" * 10
+
+    response = _upload(api_client, content)
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "file"
+    assert response.json()["detail"].startswith(
+        f"The file is {len(content)} bytes; an import takes at most 100 bytes."
+    )
+    assert not Import.objects.exists()
+
+
 def test_a_bad_kind_is_a_400(api_client: Client) -> None:
     response = _upload(api_client, kind="products")
 

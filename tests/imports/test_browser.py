@@ -99,3 +99,25 @@ def test_a_running_import_moves_without_a_reload(
     page.get_by_role("button", name="Switch between light and dark").click()
     page.wait_for_timeout(300)  # let the colour transitions finish
     screenshot(page, "imports-dark")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_file_over_the_size_limit_is_refused_under_the_drop_zone(
+    live_server: object, page: Page, marketer: User, tmp_path: Path, settings: object
+) -> None:
+    settings.MINICRM_MAX_IMPORT_BYTES = 200  # type: ignore[attr-defined]
+    path = tmp_path / "everything.csv"
+    path.write_text(CUSTOMERS)
+    url = live_server.url  # type: ignore[attr-defined]
+    sign_in(page, url, marketer)
+
+    page.goto(f"{url}/imports/")
+    page.locator("input[type=file]").set_input_files(path)
+    page.get_by_role("button", name="Import").click()
+
+    expect(page.locator(".field-error")).to_contain_text(
+        "an import takes at most 200 bytes. Split it into smaller files"
+    )
+    assert not Import.objects.exists()
+    screenshot(page, "imports-too-large")

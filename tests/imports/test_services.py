@@ -426,3 +426,34 @@ def test_resume_queues_an_active_import_and_refuses_a_finished_one(
     assert created.status == Import.Status.SUCCEEDED
     with pytest.raises(ConflictError, match="has finished"):
         import_resume(import_id=created.pk)
+
+
+def test_the_upload_is_deleted_once_every_row_is_stored(media_root: Any) -> None:
+    done = _process(CUSTOMERS_CSV)
+
+    assert done.status == Import.Status.SUCCEEDED
+    assert not [path for path in media_root.rglob("*") if path.is_file()]
+    # Progress and counts stay on the import for the page and the API.
+    assert (done.created, done.processed_rows) == (3, 3)
+
+
+def test_a_failed_import_keeps_its_upload_so_it_can_be_resumed(media_root: Any) -> None:
+    done = _process("external_id,email\n\n")
+
+    assert done.status == Import.Status.FAILED
+    assert len([path for path in media_root.rglob("*.csv") if path.is_file()]) == 1
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_the_field(settings: Any) -> None:
+    settings.MINICRM_MAX_IMPORT_BYTES = 1024**2
+    content = "external_id,first_name\n" + "".join(f"C-{n:07d},Name\n" for n in range(80_000))
+
+    with pytest.raises(ApplicationError) as refused:
+        import_create(file=csv_file(content), kind="customers", created_by=None, enqueue=False)
+
+    assert refused.value.field == "file"
+    assert refused.value.message == (
+        "The file is 1 MB; an import takes at most 1 MB. "
+        "Split it into smaller files (each keeps the header row)."
+    )
+    assert not Import.objects.exists()
