@@ -177,6 +177,10 @@ class OrderOut(CustomerOrderOut):
     created_at: datetime
     updated_at: datetime
 
+    @staticmethod
+    def resolve_customer_external_id(order: Order) -> str:
+        return order.customer.external_id
+
 
 class OrderPageOut(Schema):
     items: list[OrderOut]

@@ -3,7 +3,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
@@ -331,6 +333,23 @@ def test_an_order_in_the_list_names_its_customer(viewer_client: Client) -> None:
     assert item["customer_external_id"] == "C-1"
     assert item["customer_id"] == Customer.objects.get(external_id="C-1").pk
     assert (item["amount"], item["currency"]) == ("50.00", "INR")
+
+
+@pytest.mark.usefixtures("stored")
+def test_the_order_list_counts_without_joining_customers_and_reads_them_in_the_page_query(
+    viewer_client: Client,
+) -> None:
+    # A join in the count made `?status=completed` take 49 s at 10M orders on SQLite.
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer_client.get("/api/v1/orders", {"status": "completed"})
+
+    assert response.status_code == 200
+    orders = [query["sql"] for query in queries if "customers_order" in query["sql"]]
+    counts = [sql for sql in orders if "COUNT(" in sql.upper()]
+    assert len(counts) == 1
+    assert "JOIN" not in counts[0].upper()
+    # Every item's customer key comes from the page query itself: no query per order.
+    assert len(orders) == 2
 
 
 @pytest.mark.parametrize(
