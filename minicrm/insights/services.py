@@ -76,6 +76,10 @@ def insights_fail_stalled(*, segment_id: int | None = None, insight_id: int | No
         stalled = stalled.filter(segment_id=segment_id)
     if insight_id is not None:
         stalled = stalled.filter(pk=insight_id)
+    # Read first: the panel asks every 2 s, and on SQLite even an UPDATE that matches nothing
+    # would wait for the write lock behind a running import batch.
+    if not stalled.exists():
+        return 0
     minutes = max(1, round(settings.INSIGHT_STALLED_AFTER_SECONDS / 60))
     reason = (
         f"The worker stopped while generating these insights (no answer for {minutes} "

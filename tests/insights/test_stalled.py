@@ -5,7 +5,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -110,3 +112,12 @@ def test_the_api_reports_a_stalled_insight_as_failed(api_client: Client, segment
     other = running(segment, minutes_ago=15)
     listed = api_client.get(f"/api/v1/segments/{segment.pk}/insights").json()
     assert {item["id"]: item["status"] for item in listed["items"]}[other.pk] == "failed"
+
+
+def test_nothing_stalled_means_no_write(segment: Segment) -> None:
+    running(segment, minutes_ago=1)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert insights_fail_stalled(segment_id=segment.pk) == 0
+
+    assert [query["sql"] for query in queries if query["sql"].upper().startswith("UPDATE")] == []
