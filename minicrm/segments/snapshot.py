@@ -63,6 +63,9 @@ RECONCILE_EVERY_SECONDS = 30.0
 FULL_RELOAD_ABOVE = 50_000
 # Above this many new orders (by id) a refresh reloads everything too.
 FULL_RELOAD_ABOVE_ORDERS = 500_000
+# After a failed load, callers use SQL for this long before a new load is tried: a load costs
+# seconds of CPU at scale, and a cause that persists must not turn every preview into one.
+LOAD_RETRY_SECONDS = 300.0
 # Completed orders kept in `recent_orders`: the insight trend reads the last 2 x 90 days; the
 # margin keeps those windows covered across day changes and time zones without a reload (the
 # held range only ever starts earlier than needed as days pass).
@@ -168,6 +171,7 @@ class CustomerSnapshot:
         self._watermark: datetime | None = None
         self._reconciled_at = 0.0
         self._loading = False
+        self._failed_at: float | None = None
         self.recent_order_days = recent_order_days or RECENT_ORDER_DAYS
         # `recent_orders` holds every completed order ordered at or after this instant...
         self.orders_since: datetime | None = None
@@ -327,13 +331,19 @@ class CustomerSnapshot:
         with self._lock:
             if self._loading or self.loaded:
                 return
+            failed_at = self._failed_at
+            if failed_at is not None and clock.monotonic() - failed_at < LOAD_RETRY_SECONDS:
+                return
             self._loading = True
 
         def run() -> None:
             try:
                 self.load()
-            except Exception:  # a failed load leaves previews on SQL; logged, retried later
+            except Exception:  # previews stay on SQL; logged, tried again after a pause
                 logger.exception("Loading the customer preview snapshot failed")
+                self._failed_at = clock.monotonic()
+            else:
+                self._failed_at = None
             finally:
                 with self._lock:
                     self._loading = False
@@ -341,6 +351,11 @@ class CustomerSnapshot:
                 connection.close()
 
         threading.Thread(target=run, name="segment-snapshot", daemon=True).start()
+
+    def discard(self) -> None:
+        """Drop the copy; the next use loads it again (in the background)."""
+        with self._lock:
+            self._duck = None
 
     def wait_loaded(self, seconds: float) -> bool:
         """Wait up to `seconds` for a load under way; whether the snapshot is loaded."""
@@ -590,5 +605,12 @@ def shared_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
         _shared.load_in_background()
         if wait_seconds <= 0 or not _shared.wait_loaded(wait_seconds):
             return None
-    _shared.refresh()
+    try:
+        _shared.refresh()
+    except Exception:
+        # A copy that could not be brought up to date must not answer (it would not be exact)
+        # nor fail the request: the caller uses SQL, and the copy is loaded again from scratch.
+        logger.exception("Refreshing the customer snapshot failed; using SQL, reloading it")
+        _shared.discard()
+        return None
     return _shared

@@ -1,5 +1,6 @@
 """The columnar preview snapshot: same answers as SQL, kept exact by the updated_at watermark."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -104,3 +105,54 @@ def test_shared_snapshot_is_off_unless_enabled(monkeypatch: pytest.MonkeyPatch) 
         shared = shared_snapshot()
         assert shared is not None
         assert segment_preview(rules=RULES)["count"] == 1
+
+
+def _wait_for_loader(snapshot: CustomerSnapshot) -> None:
+    for thread in threading.enumerate():
+        if thread.name == "segment-snapshot":
+            thread.join(timeout=30)
+    assert not snapshot._loading
+
+
+def test_a_failed_load_is_not_retried_until_the_pause_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snapshot = CustomerSnapshot()
+    attempts: list[int] = []
+
+    def broken_load() -> None:
+        attempts.append(1)
+        raise RuntimeError("DuckDB could not parse a stored date")
+
+    monkeypatch.setattr(snapshot, "load", broken_load)
+    snapshot.load_in_background()
+    _wait_for_loader(snapshot)
+    snapshot.load_in_background()  # at once again: previews keep using SQL, no second load
+    _wait_for_loader(snapshot)
+    assert len(attempts) == 1
+
+    assert snapshot._failed_at is not None
+    snapshot._failed_at -= snapshot_module.LOAD_RETRY_SECONDS + 1
+    snapshot.load_in_background()
+    _wait_for_loader(snapshot)
+    assert len(attempts) == 2
+    assert not snapshot.loaded
+
+
+def test_a_refresh_that_fails_answers_from_sql_and_reloads(
+    monkeypatch: pytest.MonkeyPatch, loaded: CustomerSnapshot, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(snapshot_module, "_shared", loaded)
+
+    def broken_refresh() -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(loaded, "refresh", broken_refresh)
+    monkeypatch.setattr(loaded, "load_in_background", lambda: None)
+    with override_settings(MINICRM_PREVIEW_SNAPSHOT=True):
+        assert shared_snapshot() is None
+        # The preview still answers, from SQL: customers b and c spent at least 100.
+        assert segment_preview(rules=RULES)["count"] == 2
+
+    assert not loaded.loaded
+    assert "Refreshing the customer snapshot failed" in caplog.text
