@@ -80,7 +80,7 @@ def facts_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
     None. The first call starts loading it in the background; until it is loaded facts come
     from SQL, unless the caller waits `wait_seconds` for it (the worker does: at a million
     customers the load takes about as long as one segment's SQL facts with a cold base)."""
-    if not getattr(settings, "MINICRM_PREVIEW_SNAPSHOT", False):
+    if not settings.MINICRM_PREVIEW_SNAPSHOT:
         return None
     return shared_snapshot(wait_seconds=wait_seconds)
 

@@ -12,12 +12,12 @@ logger = logging.getLogger(__name__)
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "INSIGHT_MAX_ATTEMPTS", 4))
+    return int(settings.INSIGHT_MAX_ATTEMPTS)
 
 
 def retry_delay(attempt: int) -> timedelta:
     """Exponential backoff between task attempts: base, 2 x base, 4 x base, ..."""
-    base = float(getattr(settings, "INSIGHT_RETRY_BASE_SECONDS", 30))
+    base = float(settings.INSIGHT_RETRY_BASE_SECONDS)
     return timedelta(seconds=base * 2 ** (attempt - 1))
 
 

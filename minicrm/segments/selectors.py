@@ -99,7 +99,7 @@ def _sample_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def preview_snapshot() -> CustomerSnapshot | None:
     """The columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT) and loaded, else None."""
-    if not getattr(settings, "MINICRM_PREVIEW_SNAPSHOT", False):
+    if not settings.MINICRM_PREVIEW_SNAPSHOT:
         return None
     return shared_snapshot()
 

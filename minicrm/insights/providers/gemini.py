@@ -145,12 +145,12 @@ class GeminiProvider(Provider):
 
     def _client(self) -> genai.Client:
         timeout_seconds = float(settings.GEMINI_TIMEOUT_SECONDS)
-        initial_delay = float(getattr(settings, "GEMINI_RETRY_INITIAL_DELAY", 1.0))
+        initial_delay = float(settings.GEMINI_RETRY_INITIAL_DELAY)
         options = types.HttpOptions(
             base_url=settings.GEMINI_BASE_URL or None,
             timeout=int(timeout_seconds * 1000),
             retry_options=types.HttpRetryOptions(
-                attempts=int(getattr(settings, "GEMINI_RETRY_ATTEMPTS", 3)),
+                attempts=int(settings.GEMINI_RETRY_ATTEMPTS),
                 initial_delay=initial_delay,
                 max_delay=max(initial_delay * 8, 1.0),
                 exp_base=2,
