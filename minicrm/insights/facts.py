@@ -17,7 +17,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models.functions import Collate
 
 from minicrm.customers.models import Customer, Order
 from minicrm.segments.compiler import customers_matching, day_start, today_in_zone
@@ -134,13 +136,23 @@ def _group_figures(customers: QuerySet[Customer], *, today: date, everyone: bool
     )
 
 
+def _place(column: str) -> F | Collate:
+    """A city or country column compared as exact text. MariaDB's default collation would
+    merge "Pune" and "pune" into one place; SQLite, PostgreSQL and the snapshot keep them
+    apart, and the facts must not depend on the database."""
+    if connection.vendor == "mysql":
+        return Collate(F(column), "utf8mb4_bin")
+    return F(column)
+
+
 def _sql_place_counts(column: str, names: list[str]) -> Iterable[tuple[str, int]]:
     """How many customers of the whole base live in each of these cities (or countries)."""
     return (
-        Customer.objects.filter(**{f"{column}__in": names})
-        .values_list(column)
+        Customer.objects.annotate(place=_place(column))
+        .filter(place__in=names)
+        .values_list("place")
         .annotate(n=Count("id"))
-        .values_list(column, "n")
+        .values_list("place", "n")
     )
 
 
@@ -187,11 +199,12 @@ def _top_places(customers: QuerySet[Customer], size: int) -> dict[str, list[dict
     when the pairs are too many to fetch, one GROUP BY per column instead (same answer)."""
     if not size:
         return {"top_cities": [], "top_countries": []}
+    places = customers.annotate(place_city=_place("city"), place_country=_place("country"))
     pairs = list(
-        customers.values_list("city", "country")
+        places.values_list("place_city", "place_country")
         .annotate(n=Count("id"))
-        .order_by("-n", "city", "country")
-        .values_list("city", "country", "n")[:MAX_PLACE_PAIRS]
+        .order_by("-n", "place_city", "place_country")
+        .values_list("place_city", "place_country", "n")[:MAX_PLACE_PAIRS]
     )
     if len(pairs) < MAX_PLACE_PAIRS:
         cities: dict[str, int] = {}
@@ -203,10 +216,10 @@ def _top_places(customers: QuerySet[Customer], size: int) -> dict[str, list[dict
     else:
         ranked = {
             column: dict(
-                customers.values_list(column)
+                places.values_list(f"place_{column}")
                 .annotate(n=Count("id"))
-                .order_by("-n", column)
-                .values_list(column, "n")[: TOP_PLACES + 1]
+                .order_by("-n", f"place_{column}")
+                .values_list(f"place_{column}", "n")[: TOP_PLACES + 1]
             )
             for column in ("city", "country")
         }

@@ -141,8 +141,8 @@ class _DuckFigures:
         )
 
     def place_counts(self, column: str, names: list[str]) -> Iterable[tuple[str, int]]:
-        """`facts._sql_place_counts` over the snapshot (exact names, as SQLite and PostgreSQL
-        match them)."""
+        """`facts._sql_place_counts` over the snapshot (exact names, as the SQL path compares
+        them on every database)."""
         rows = self.snapshot.fetch(
             f"SELECT {column}, COUNT(*) FROM customers WHERE {column} IN (SELECT unnest(?)) "
             f"GROUP BY {column}",

@@ -396,3 +396,22 @@ def test_the_snapshot_stays_off_unless_enabled(
 
     assert facts_snapshot(wait_seconds=1) is None
     assert snapshot_module._shared is None
+
+
+def test_places_spelled_in_two_cases_are_two_places_on_every_database(db: None) -> None:
+    CustomerFactory.create_batch(3, city="Pune", country="India")
+    CustomerFactory.create_batch(2, city="pune", country="india")
+    CustomerFactory(city="Delhi", country="India")
+    rules = one("city", "eq", "PUNE")  # rules compare without case: all five match
+
+    facts = sql_facts(rules, TODAY)
+
+    cities = [(place["name"], place["customers"]) for place in facts["segment"]["top_cities"]]
+    assert cities == [("Pune", 3), ("pune", 2)]
+    assert [(place["name"], place["customers"]) for place in facts["base"]["top_countries"]] == [
+        ("India", 4),
+        ("india", 2),
+    ]
+    assert [place["index"] for place in facts["segment"]["top_cities"]] == [1.2, 1.2]
+    snapshot = loaded_snapshot()
+    assert rules_facts(rules=parse_rules(rules), today=TODAY, snapshot=snapshot) == facts
