@@ -1,32 +1,21 @@
 """The ingestion benchmark still runs end to end and its own stats check finds nothing wrong."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import run_script, sqlite_env
 
 
 @pytest.mark.slow
 def test_ingest_benchmark_measures_every_path_and_keeps_stats_exact(tmp_path: Path) -> None:
-    if os.environ.get("DATABASE_URL"):
-        pytest.skip("the ingestion benchmark measures SQLite; this pass is for another database")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_",))}
-    env.update(MINICRM_BENCH_DB=str(tmp_path / "bench.sqlite3"), MINICRM_VAR_DIR=str(tmp_path))
-    command = [sys.executable, "bench/ingest.py", "--customers", "2000", "--orders", "20000"]
-    finished = subprocess.run(
-        [*command, "--batches", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    env = sqlite_env(
+        MINICRM_BENCH_DB=str(tmp_path / "bench.sqlite3"), MINICRM_VAR_DIR=str(tmp_path)
     )
+    arguments = ["bench/ingest.py", "--customers", "2000", "--orders", "20000", "--batches", "1"]
+
+    finished = run_script(arguments, env)
 
     assert finished.returncode == 0, finished.stderr[-2000:]
     table = finished.stdout
