@@ -1,5 +1,6 @@
 """Copy the front-end packages installed by npm into the static and icon folders under var/."""
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ STATIC_FILES = [
     ("@fontsource-variable/inter/wght.css", "inter/wght.css"),
     ("@fontsource-variable/inter/files", "inter/files"),
 ]
+# The reference the production static storage follows (and rewrites to a hashed name) in
+# JavaScript and CSS files; `collectstatic` fails when the file it names is missing.
+SOURCE_MAP = re.compile(rb"[#@] sourceMappingURL=([^\s*'\"]+)")
 
 
 class Command(BaseCommand):
@@ -35,5 +39,14 @@ class Command(BaseCommand):
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, target)
+            return
+        shutil.copy2(source, target)
+        if source.suffix in {".js", ".css"}:
+            for name in source_maps(source):
+                self._copy(source.parent / name, target.parent / name)
+
+
+def source_maps(path: Path) -> list[str]:
+    """The relative source maps a JavaScript or CSS file names (URLs and data: URIs aside)."""
+    names = [match.decode() for match in SOURCE_MAP.findall(path.read_bytes())]
+    return [name for name in names if ":" not in name and not name.startswith("/")]
