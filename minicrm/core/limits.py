@@ -15,10 +15,20 @@ MAX_REQUEST_BODY_BYTES = 50 * 1024 * 1024
 MAX_PAGE_SIZE = 500
 
 # --- Ingestion ------------------------------------------------------------------------------
+# Rows in one bulk request or one import transaction (about 1-2 s of writing on SQLite).
 MAX_BATCH_ROWS = 10_000
 MAX_TAGS = 50
-MAX_TAG_LENGTH = 50
+MAX_TAG_LENGTH = 50  # the CustomerTag.name column
+# Outside these years a date is far more likely a typo than a real signup or order, and the
+# bounds keep every database's datetime type (MariaDB starts at year 1000) out of trouble.
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 # --- Money ----------------------------------------------------------------------------------
-# One order's amount: 12 digits with 2 places (the Order.amount column).
+# Amounts have 2 decimal places. One order's amount: 12 digits (the Order.amount column).
 MAX_ORDER_AMOUNT = Decimal("9999999999.99")
+# A customer's total spend over completed orders: 14 digits (the Customer.total_spend column),
+# room for a hundred orders of the largest amount. An order that would take a total past it is
+# a row error; the average order value is never larger than the total, so it always fits.
+MAX_CUSTOMER_SPEND = Decimal("999999999999.99")
+# A customer's completed orders (Customer.order_count, a 32-bit integer on every database).
+MAX_CUSTOMER_ORDERS = 2_147_483_647

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,14 +28,27 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from minicrm.core.errors import ApplicationError
+from minicrm.core.limits import (
+    MAX_BATCH_ROWS,
+    MAX_ORDER_AMOUNT,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_YEAR,
+    MIN_YEAR,
+)
+from minicrm.core.text import text_problem
 
-MAX_BATCH_ROWS = 10_000
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 50
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "BulkResult",
+    "CustomerRow",
+    "OrderRow",
+    "RowError",
+    "rows_check_size",
+    "rows_validate",
+]
+
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
-# Outside these years a date is far more likely a typo than a real signup or order, and the
-# bounds keep every database's datetime type (MariaDB starts at year 1000) out of trouble.
-MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 @dataclass(frozen=True)
@@ -58,13 +72,21 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
+def _storable(value: Any) -> Any:
+    # NUL characters and lone surrogates fail the INSERT of the whole batch; refuse the one row.
+    problem = text_problem(value)
+    if problem:
+        raise _error("text_unstorable", problem)
+    return value
+
+
 def _text(max_length: int) -> PlainValidator:
     def parse(value: Any) -> str:
         if value is None:
             return ""
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise _error("text_type", "Must be text.")
-        text = str(value).strip()
+        text = _storable(str(value).strip())
         if len(text) > max_length:
             raise _error("text_too_long", f"At most {max_length} characters (got {len(text)}).")
         return text
@@ -108,6 +130,7 @@ def _email(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise _error("email_type", "Must be text.")
+    _storable(value)
     # Stored lower-case so that search and rules compare without case and use the index.
     email = value.strip().lower()
     if not email:
@@ -136,6 +159,7 @@ def _tags(value: Any) -> list[str]:
     for position, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
             raise _error("tag_invalid", f"Tag {position + 1} must be non-empty text.")
+        _storable(item)
         tag = item.strip().lower()
         if len(tag) > MAX_TAG_LENGTH:
             raise _error(
@@ -162,7 +186,7 @@ def _attributes(value: Any) -> dict[str, Any]:
             ) from None
     if not isinstance(value, dict):
         raise _error("attributes_type", "Must be an object (key: value pairs).")
-    return value
+    return _storable(value)
 
 
 def _consent(value: Any) -> bool | None:
@@ -196,10 +220,21 @@ def _status(value: Any) -> str | None:
     return str(status)
 
 
+def _no_nul(value: str) -> str:
+    # pydantic's own str validation already refuses lone surrogates ("string_unicode").
+    if "\x00" in value:
+        raise _error("text_unstorable", text_problem(value) or "")
+    return value
+
+
 # Callers' keys are often numbers in JSON: the same key as their text form (the models'
 # `coerce_numbers_to_str`; true/false stay errors). Native constraints validate in Rust.
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+ExternalId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_no_nul),
+]
+Amount = Annotated[Decimal, Field(gt=0, le=MAX_ORDER_AMOUNT, decimal_places=2, allow_inf_nan=False)]
 
 
 class CustomerRow(BaseModel):

@@ -14,6 +14,11 @@ Semantics callers rely on:
   completed orders only and change in the same transaction as the orders. New completed orders
   add to the stats in SQL; any change to an existing order (status, amount, date, customer) or a
   deletion recomputes the affected customers with one grouped aggregate.
+- A row that would take a customer's stats past their columns (MAX_CUSTOMER_SPEND,
+  MAX_CUSTOMER_ORDERS) is a row error, checked in row order; the other rows are stored.
+- Every batch locks rows in id order and inserts in key order, so concurrent batches naming the
+  same keys in any order wait for each other instead of deadlocking; what the database still
+  reports as retryable (a deadlock victim, a concurrent insert of the same key) runs again.
 """
 
 import gc
@@ -23,14 +28,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, DecimalField, Max, Min, Sum
 from django.utils import timezone
 
+from minicrm.core.db_retry import atomic_with_retry
 from minicrm.core.errors import NotFoundError
+from minicrm.core.limits import MAX_BATCH_ROWS, MAX_CUSTOMER_ORDERS, MAX_CUSTOMER_SPEND
 
 from .ingestion import (
-    MAX_BATCH_ROWS,
     BulkResult,
     CustomerRow,
     OrderRow,
@@ -47,6 +53,7 @@ from .sql import (
     ids_by_key,
     insert_sql,
     json_adapter,
+    rows_by_key,
     update_sql,
 )
 
@@ -112,17 +119,11 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _atomic_with_retry(store: Callable[[], BulkResult]) -> BulkResult:
-    """Run `store` in a transaction; retry once if a concurrent batch inserted one of our keys.
-
-    The retry sees the other batch's rows as existing and updates them instead. SQLite never
-    gets here (its IMMEDIATE transactions run one writer at a time).
+    """Run `store` in a transaction, again if a concurrent batch inserted one of our keys first
+    (the retry sees its rows as existing and updates them) or the database chose this one as a
+    deadlock victim. SQLite never retries: its IMMEDIATE transactions run one writer at a time.
     """
-    try:
-        with transaction.atomic():
-            return store()
-    except IntegrityError:
-        with transaction.atomic():
-            return store()
+    return atomic_with_retry(store, retry_integrity_error=True)
 
 
 def _with_errors(result: BulkResult, errors: list[RowError]) -> BulkResult:
@@ -147,10 +148,10 @@ def customers_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
 def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
     result = BulkResult()
     now = timezone.now()
-    keys = [row.external_id for _index, row in valid]
+    keys = sorted(row.external_id for _index, row in valid)
     stored_by_key: dict[str, dict[str, Any]] = {}
     for chunk in chunks(keys):
-        locked = Customer.objects.select_for_update().filter(external_id__in=chunk)
+        locked = Customer.objects.select_for_update().filter(external_id__in=chunk).order_by("id")
         for values in locked.values("id", "external_id", *CUSTOMER_FIELDS):
             stored_by_key[values["external_id"]] = values
     tags_by_customer = _tags_of(
@@ -205,7 +206,7 @@ def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
         ),
         [
             (values["external_id"], *params(values), ZERO, 0, None, None, stamp, stamp)
-            for values in inserts
+            for values in sorted(inserts, key=lambda values: values["external_id"])
         ],
     )
     executemany(
@@ -218,9 +219,9 @@ def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
     if new_tags:
         ids = ids_by_key(Customer, "external_id", list(new_tags))
         tag_adds += [(ids[key], tag) for key, tags in new_tags.items() for tag in tags]
-    for tag_ids in chunks(tag_removes):
+    for tag_ids in chunks(sorted(tag_removes)):
         CustomerTag.objects.filter(id__in=tag_ids).delete()
-    executemany(insert_sql(CustomerTag, ["customer", "name"]), tag_adds)
+    executemany(insert_sql(CustomerTag, ["customer", "name"]), sorted(tag_adds))
     return result
 
 
@@ -279,12 +280,18 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
             "id", "external_id", "customer_id", "amount", "currency", "status", "ordered_at"
         ):
             stored_by_key[key] = (order_id, *values)  # type: ignore[assignment]
-    customer_ids = ids_by_key(
+    customer_ids: dict[str, int] = {}
+    stored_stats: dict[int, tuple[Decimal, int]] = {}
+    for key, (customer_id, spend, count) in rows_by_key(
         Customer,
         "external_id",
-        sorted({row.customer_external_id for _index, row in valid}),
+        list({row.customer_external_id for _index, row in valid}),
+        ["id", "total_spend", "order_count"],
         lock=True,
-    )
+    ):
+        customer_ids[key] = customer_id
+        stored_stats[customer_id] = (_decimal(spend), count)
+    room = _StatsRoom(stored_stats)
 
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
@@ -300,6 +307,11 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         stored = stored_by_key.get(row.external_id)
         if stored is None:
             status = row.status or COMPLETED
+            if status == COMPLETED:
+                problem = room.move(None, (customer_id, row.amount), row.customer_external_id)
+                if problem:
+                    result.errors.append(RowError(index, *problem))
+                    continue
             ordered_at = adapt(row.ordered_at)
             inserts.append(
                 (
@@ -325,6 +337,15 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         if counted == counted_before and currency == old_currency:
             result.unchanged += 1
             continue
+        if COMPLETED in (status, old_status) and counted != counted_before:
+            problem = room.move(
+                (old_customer, old_amount) if old_status == COMPLETED else None,
+                (customer_id, row.amount) if status == COMPLETED else None,
+                row.customer_external_id,
+            )
+            if problem:
+                result.errors.append(RowError(index, *problem))
+                continue
         updates.append(
             (customer_id, row.amount, currency, status, adapt(row.ordered_at), stamp, order_id)
         )
@@ -332,7 +353,8 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         if COMPLETED in (status, old_status) and counted != counted_before:
             recompute.update((old_customer, customer_id))
 
-    executemany(insert_sql(Order, ORDER_INSERT_FIELDS), inserts)
+    # Keys sorted: two batches inserting the same new keys wait for each other at the first one.
+    executemany(insert_sql(Order, ORDER_INSERT_FIELDS), sorted(inserts))
     executemany(
         update_sql(Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]),
         sorted(updates, key=lambda params: params[-1]),
@@ -342,6 +364,61 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     )
     customer_stats_recompute(customer_ids=recompute, now=now, touch=True)
     return result
+
+
+def _decimal(value: Any) -> Decimal:
+    # SQLite hands a raw decimal column back as a float (or an int); its shortest repr is exact
+    # to the cent at every value the column holds.
+    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(CENTS)
+
+
+class _StatsRoom:
+    """The spend and completed-order count of a batch's customers as its rows change them, so
+    that a row taking either past its column is refused before anything is written."""
+
+    def __init__(self, stored: dict[int, tuple[Decimal, int]]) -> None:
+        self.spend = {customer_id: spend for customer_id, (spend, _count) in stored.items()}
+        self.count = {customer_id: count for customer_id, (_spend, count) in stored.items()}
+
+    def move(
+        self,
+        old: tuple[int, Decimal] | None,
+        new: tuple[int, Decimal] | None,
+        customer_key: str,
+    ) -> tuple[str, str] | None:
+        """Take `old` (customer, amount) out of the stats and put `new` in; if `new` does not
+        fit, change nothing and return the (field, message) of the row error."""
+        if old is not None:
+            self._add(old[0], -old[1], -1)
+        if new is None:
+            return None
+        customer_id, amount = new
+        spend, count = self.spend[customer_id], self.count[customer_id]
+        if count + 1 > MAX_CUSTOMER_ORDERS:
+            problem = (
+                "customer_external_id",
+                f"Customer {customer_key!r} already has {count:,} completed orders, the most a "
+                "customer's stats can count.",
+            )
+        elif spend + amount > MAX_CUSTOMER_SPEND:
+            problem = (
+                "amount",
+                f"This order would take the total spend of customer {customer_key!r} to "
+                f"{spend + amount:,}, past the most a customer's total can hold "
+                f"({MAX_CUSTOMER_SPEND:,}).",
+            )
+        else:
+            self._add(customer_id, amount, 1)
+            return None
+        if old is not None:
+            self._add(old[0], old[1], 1)
+        return problem
+
+    def _add(self, customer_id: int, amount: Decimal, orders: int) -> None:
+        # An order moved away from a customer the batch does not name: nothing to track.
+        if customer_id in self.spend:
+            self.spend[customer_id] += amount
+            self.count[customer_id] += orders
 
 
 def _stats_add(additions: dict[int, list[Any]], customer_id: int, amount: Decimal, at: Any) -> None:
@@ -403,7 +480,7 @@ def customer_stats_recompute(
         return 0
     stored: dict[int, Stats] = {}
     for id_chunk in chunks(ids):
-        locked = Customer.objects.select_for_update().filter(id__in=id_chunk)
+        locked = Customer.objects.select_for_update().filter(id__in=id_chunk).order_by("id")
         for customer_id, *stats in locked.values_list("id", *STATS_FIELDS):
             stored[customer_id] = tuple(stats)
     fresh = dict.fromkeys(stored, NO_STATS)
@@ -472,18 +549,22 @@ def orders_bulk_delete(*, external_ids: Sequence[str]) -> int:
 
     Unknown ids are skipped; returns how many orders were deleted.
     """
-    with transaction.atomic():
+    keys = sorted(set(external_ids))
+
+    def delete() -> int:
         found: list[tuple[int, int, str]] = []
-        for chunk in chunks(list(dict.fromkeys(external_ids))):
+        for chunk in chunks(keys):
             locked = Order.objects.select_for_update().filter(external_id__in=chunk)
-            found += locked.values_list("id", "customer_id", "status")
-        for order_ids in chunks([order_id for order_id, _customer, _status in found]):
+            found += locked.order_by("id").values_list("id", "customer_id", "status")
+        for order_ids in chunks(sorted(order_id for order_id, _customer, _status in found)):
             Order.objects.filter(id__in=order_ids).delete()
         customer_stats_recompute(
             customer_ids={customer for _id, customer, status in found if status == COMPLETED},
             touch=True,
         )
-    return len(found)
+        return len(found)
+
+    return atomic_with_retry(delete)
 
 
 def order_delete(*, external_id: str) -> None:

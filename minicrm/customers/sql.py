@@ -59,25 +59,40 @@ def executemany(sql: str, params: list[tuple[Any, ...]]) -> None:
 def ids_by_key(
     model: type[Model], key: str, values: Sequence[str], *, lock: bool = False
 ) -> dict[str, int]:
-    """Map each of `values` found in the `key` column to its row id (FOR UPDATE if `lock`).
+    """Map each of `values` found in the `key` column to its row id (FOR UPDATE if `lock`)."""
+    return {found: row[0] for found, row in rows_by_key(model, key, values, ["id"], lock=lock)}
+
+
+def rows_by_key(
+    model: type[Model],
+    key: str,
+    values: Sequence[str],
+    names: Sequence[str],
+    *,
+    lock: bool = False,
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The raw `names` columns of each row whose `key` is one of `values` (FOR UPDATE if `lock`).
 
     The ORM prepares every value of an `IN (...)` list on its own; at 10,000 keys a batch that
-    costs more than the query, so this reads the pairs with one plain statement per chunk.
+    costs more than the query, so this reads with one plain statement per chunk. Values come as
+    the driver returns them (SQLite: decimals as floats). Locked rows are locked in id order, the
+    order every writer uses, so two batches naming the same rows in any order cannot deadlock.
     """
-    found: dict[str, int] = {}
+    found: list[tuple[str, tuple[Any, ...]]] = []
     key_column, id_column = column(model, key), column(model, "id")
+    columns = ", ".join([key_column, *(column(model, name) for name in names)])
     lock_clause = ""
     if lock and connection.features.has_select_for_update:
         lock_clause = " " + connection.ops.for_update_sql()
     with connection.cursor() as cursor:
-        for chunk in chunks(values):
+        for chunk in chunks(sorted(values)):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(
-                f"SELECT {key_column}, {id_column} FROM {table(model)} "  # noqa: S608
-                f"WHERE {key_column} IN ({marks}){lock_clause}",
+                f"SELECT {columns} FROM {table(model)} "  # noqa: S608
+                f"WHERE {key_column} IN ({marks}) ORDER BY {id_column}{lock_clause}",
                 list(chunk),
             )
-            found.update(cursor.fetchall())
+            found += [(row[0], tuple(row[1:])) for row in cursor.fetchall()]
     return found
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from minicrm.core.errors import ApplicationError
+from minicrm.core.text import text_problem
 
 ENCODING = "utf-8-sig"
 DELIMITERS = (",", ";", "\t")
@@ -111,7 +112,14 @@ def header_read(file: IO[bytes], *, spec: ColumnSpec) -> Header:
 
 
 def header_match(names: list[str], *, spec: ColumnSpec, delimiter: str = ",") -> Header:
-    """Match column names without regard to case or surrounding spaces."""
+    """Match column names without regard to case or surrounding spaces.
+
+    A NUL character in a data cell is that row's error (the row models refuse it); in the header
+    it is the file's, as ignored column names are kept in the import's notes.
+    """
+    problem = text_problem(names)
+    if problem:
+        raise ImportFileError(f"The header row cannot be stored. {problem}", field="file")
     normalised = [name.strip().lower() for name in names]
     duplicates = sorted({name for name in normalised if name and normalised.count(name) > 1})
     if duplicates:

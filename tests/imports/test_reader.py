@@ -165,3 +165,39 @@ def test_any_table_written_as_csv_reads_back_the_same(table: list[tuple[str, str
         if any(cell.strip() for cell in row)
     ]
     assert [(row.number, row.cells) for row in rows] == expected
+
+
+def test_a_nul_in_a_data_cell_is_read_so_that_row_can_be_refused_alone() -> None:
+    file = _file("external_id,amount\nc1,5\nc\x002,6\nc3,7\n")
+    header = header_read(file, spec=SPEC)
+
+    values = [row_values(row, header=header) for row in rows_read(file, header=header)]
+
+    assert values == [
+        {"external_id": "c1", "amount": "5"},
+        {"external_id": "c\x002", "amount": "6"},
+        {"external_id": "c3", "amount": "7"},
+    ]
+
+
+def test_a_nul_in_the_header_refuses_the_file() -> None:
+    with pytest.raises(ImportFileError) as error:
+        header_read(_file("external_id,amount,no\x00te\nc1,5,x\n"), spec=SPEC)
+
+    assert error.value.message == (
+        "The header row cannot be stored. Must not contain the NUL character (\\u0000)."
+    )
+    assert error.value.field == "file"
+
+
+def test_an_encoded_surrogate_is_not_utf8() -> None:
+    # UTF-8 has no encoding of a lone surrogate: the bytes CESU-8 would write are refused.
+    with pytest.raises(ImportFileError) as error:
+        rows_count(
+            _file(b"external_id,amount\nc\xed\xa0\x801,5\n"),
+            header=header_read(_file("external_id,amount\n"), spec=SPEC),
+        )
+
+    assert error.value.message.startswith(
+        "The file is not UTF-8 encoded (byte 0xED on line 2 cannot be read)."
+    )
