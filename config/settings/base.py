@@ -44,11 +44,13 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_cotton",
     "django_tasks",
+    # Before django_tasks_db: its `db_worker` command is minicrm.core's, which adds the worker's
+    # heartbeat and the recovery sweep (docs/design.md, "Background work").
+    "minicrm.core",
     "django_tasks_db",
     "django_rq",
     "django_tasks_rq",
     "ninja",
-    "minicrm.core",
     "minicrm.accounts",
     "minicrm.web",
     "minicrm.customers",
@@ -248,9 +250,15 @@ INSIGHT_RETRY_BASE_SECONDS = float(os.environ.get("INSIGHT_RETRY_BASE_SECONDS", 
 # How long the worker waits for its columnar snapshot to load before computing facts in SQL:
 # at 1M customers the load (~23 s, once per process) beats the first SQL facts with a cold base.
 INSIGHT_SNAPSHOT_WAIT_SECONDS = float(os.environ.get("INSIGHT_SNAPSHOT_WAIT_SECONDS", "60"))
-# A running insight with no answer for this long lost its worker (killed, restarted): it is
-# failed with that reason, so the panel stops waiting and offers "Try again".
-INSIGHT_STALLED_AFTER_SECONDS = int(os.environ.get("INSIGHT_STALLED_AFTER_SECONDS", "600"))
+
+# --- Background work ------------------------------------------------------------------------
+# A worker renews the lease of the import or insight it works on (and its own heartbeat); a lease
+# this old means the worker is gone, and the next sweep (every MINICRM_WORK_SWEEP_SECONDS, in
+# every db_worker) resumes or fails that work: recovery within lease + sweep seconds.
+MINICRM_WORK_LEASE_SECONDS = float(os.environ.get("MINICRM_WORK_LEASE_SECONDS", "30"))
+MINICRM_WORK_SWEEP_SECONDS = float(os.environ.get("MINICRM_WORK_SWEEP_SECONDS", "10"))
+# Rows an import stores per transaction (at most the bulk batch limit).
+MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

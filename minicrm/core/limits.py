@@ -32,3 +32,8 @@ MAX_ORDER_AMOUNT = Decimal("9999999999.99")
 MAX_CUSTOMER_SPEND = Decimal("999999999999.99")
 # A customer's completed orders (Customer.order_count, a 32-bit integer on every database).
 MAX_CUSTOMER_ORDERS = 2_147_483_647
+
+# --- Background work ------------------------------------------------------------------------
+# How many times an import may lose its worker and be resumed automatically before it is failed:
+# a file that kills its worker every time (out of memory on one chunk) must not loop forever.
+MAX_WORK_RECOVERIES = 3

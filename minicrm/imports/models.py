@@ -1,7 +1,5 @@
 """A CSV import of customers or orders: the stored file and how far its processing has come."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -9,7 +7,6 @@ from django.utils import timezone
 # Every row error is counted, but only the first ones are kept: enough to fix a file, while a
 # million-row file of bad rows cannot bloat the row that the progress poller reads every second.
 MAX_STORED_ERRORS = 1000
-STALLED_AFTER = timedelta(minutes=10)
 
 
 class Import(models.Model):
@@ -48,8 +45,14 @@ class Import(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Touched with every committed chunk: a running import that stops moving has lost its worker.
     updated_at = models.DateTimeField(auto_now=True)
+    # The run working on it writes only while the import carries its token, and keeps the lease
+    # from expiring while it lives (minicrm.core.leases); an expired lease means the worker is
+    # gone, and the recovery sweep queues the import again after its last committed chunk.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # How many times a lost worker's import was queued again (limited: MAX_WORK_RECOVERIES).
+    recoveries = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -62,8 +65,12 @@ class Import(models.Model):
         return self.status in {self.Status.QUEUED, self.Status.RUNNING}
 
     @property
-    def is_stalled(self) -> bool:
-        return self.is_active and self.updated_at < timezone.now() - STALLED_AFTER
+    def is_recovering(self) -> bool:
+        """Running, but its worker was lost: the sweep queues it again (or already has)."""
+        if self.status != self.Status.RUNNING:
+            return False
+        expires = self.lease_expires_at
+        return not self.lease_token or expires is None or expires < timezone.now()
 
     @property
     def percent(self) -> int:

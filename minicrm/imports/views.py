@@ -1,4 +1,4 @@
-"""The imports page: upload a CSV, follow imports as they run, resume a stalled one."""
+"""The imports page: upload a CSV, follow imports as they run, resume one whose worker was lost."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,8 +28,9 @@ def _history(request: HttpRequest) -> dict[str, object]:
         "page": page,
         "imports": imports,
         "can_upload": isinstance(user, User) and user.has_role(Role.MARKETER),
-        # Poll only while something can still move; a stalled import waits for a person.
-        "polling": any(i.is_active and not i.is_stalled for i in imports),
+        # Poll while something can still move: one whose worker was lost is resumed by the
+        # recovery sweep within a minute, so it is followed too.
+        "polling": any(i.is_active for i in imports),
     }
 
 

@@ -15,7 +15,6 @@ from .services import (
     MAX_TEXT_LENGTH,
     audience_parse,
     insight_request,
-    insights_fail_stalled,
     messages_suggest,
 )
 
@@ -82,7 +81,6 @@ def create_insight(request: HttpRequest, segment_id: int) -> Status:
     summary="The segment's insights, newest first",
 )
 def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
-    insights_fail_stalled(segment_id=segment_id)
     return paginate(insight_list(segment_id=segment_id), page)
 
 
@@ -90,7 +88,6 @@ def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]
     "/insights/{int:insight_id}", response=InsightOut, summary="One insight with its status"
 )
 def get_insight(request: HttpRequest, insight_id: int) -> Any:
-    insights_fail_stalled(insight_id=insight_id)
     return insight_get(insight_id=insight_id)
 
 

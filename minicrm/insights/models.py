@@ -34,6 +34,11 @@ class Insight(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The run generating it saves its outcome only while the insight carries its token, and
+    # keeps the lease from expiring while it lives (minicrm.core.leases); an expired lease means
+    # the worker is gone, and the recovery sweep queues the insight again or fails it.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,11 +9,12 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError
+from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.segments.rules import RuleValidationError, parse_rules
 from minicrm.segments.selectors import segment_get
 
@@ -26,7 +27,7 @@ from .providers import (
     ProviderTransientError,
     get_provider,
 )
-from .tasks import insight_generate_task
+from .tasks import insight_generate_task, max_attempts
 
 logger = logging.getLogger(__name__)
 
@@ -61,40 +62,64 @@ def snapshot_wait_seconds() -> float:
     return float(settings.INSIGHT_SNAPSHOT_WAIT_SECONDS)
 
 
-def insights_fail_stalled(*, segment_id: int | None = None, insight_id: int | None = None) -> int:
-    """Fail the running insights whose worker must have died; return how many.
+def insights_recover() -> int:
+    """Queue again (or fail) every running insight whose lease expired; return how many.
 
-    A worker killed mid-insight (deploy, out of memory) leaves it `running` for good, and the
-    panel would wait for it forever. Past INSIGHT_STALLED_AFTER_SECONDS (far beyond the model's
-    timeout and retries) it is failed with that reason; the reads that show insights call this
-    first. Should the worker still finish it after all, its result replaces the failure.
+    A worker killed mid-insight (deploy, out of memory) stops renewing the lease, so the next
+    recovery sweep finds it within a minute: with attempts left it is queued again with that
+    reason, otherwise failed with it. The claim is a conditional UPDATE on the lease seen, so
+    two sweepers never queue the same insight twice.
     """
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.INSIGHT_STALLED_AFTER_SECONDS)
-    stalled = Insight.objects.filter(status=Insight.Status.RUNNING, started_at__lt=cutoff)
-    if segment_id is not None:
-        stalled = stalled.filter(segment_id=segment_id)
-    if insight_id is not None:
-        stalled = stalled.filter(pk=insight_id)
-    # Read first: the panel asks every 2 s, and on SQLite even an UPDATE that matches nothing
-    # would wait for the write lock behind a running import batch.
-    if not stalled.exists():
-        return 0
-    minutes = max(1, round(settings.INSIGHT_STALLED_AFTER_SECONDS / 60))
-    reason = (
-        f"The worker stopped while generating these insights (no answer for {minutes} "
-        f"minute{'s' if minutes != 1 else ''}). Try again."
+    expired = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+    # Read first: the sweep runs every few seconds, and on SQLite even an UPDATE that matches
+    # nothing waits for the write lock behind a running import batch.
+    seen = list(
+        Insight.objects.filter(expired, status=Insight.Status.RUNNING)
+        .order_by("pk")
+        .values_list("pk", "lease_token", "attempts")
     )
-    count = stalled.update(status=Insight.Status.FAILED, error=reason, finished_at=now)
-    if count:
-        logger.warning("Failed %s stalled insight(s)", count)
-    return count
+    handled = 0
+    for insight_id, token, attempts in seen:
+        claim = Insight.objects.filter(
+            expired, pk=insight_id, status=Insight.Status.RUNNING, lease_token=token
+        )
+        with transaction.atomic():
+            if attempts < max_attempts():
+                claimed = claim.update(
+                    status=Insight.Status.QUEUED,
+                    lease_token="",
+                    lease_expires_at=None,
+                    error=(
+                        f"The worker stopped during attempt {attempts}; trying again automatically."
+                    ),
+                )
+                if claimed:
+                    _enqueue_attempt(insight_id, attempts + 1)
+            else:
+                claimed = claim.update(
+                    status=Insight.Status.FAILED,
+                    lease_token="",
+                    lease_expires_at=None,
+                    finished_at=now,
+                    error=(
+                        f"The worker stopped while generating these insights ({attempts} "
+                        f"attempt{'s' if attempts != 1 else ''}). Try again."
+                    ),
+                )
+        if claimed:
+            logger.warning("Insight %s lost its worker during attempt %s", insight_id, attempts)
+            handled += 1
+    return handled
+
+
+def _enqueue_attempt(insight_id: int, attempt: int) -> None:
+    transaction.on_commit(lambda: insight_generate_task.enqueue(insight_id, attempt))
 
 
 def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
     """Queue an insight for the segment's current rules; the worker generates it."""
     segment = segment_get(segment_id=segment_id)
-    insights_fail_stalled(segment_id=segment.pk)
     recent = timezone.now() - PENDING_REUSE_WINDOW
     with transaction.atomic():
         pending = (
@@ -122,17 +147,34 @@ def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
 def insight_generate(*, insight_id: int, may_retry: bool) -> Insight | None:
     """Compute the facts and ask the provider; idempotent.
 
-    Only a queued insight is claimed (so a duplicate task does nothing). A transient provider
+    Only a queued insight is claimed (so a duplicate task does nothing), with a lease that a
+    thread renews while the facts and the provider take their time. A transient provider
     failure puts it back to queued when `may_retry` (the task then enqueues a later attempt),
     and fails it otherwise. Returns the insight, or None if it no longer exists.
     """
     now = timezone.now()
+    token = lease_token()
     claimed = Insight.objects.filter(pk=insight_id, status=Insight.Status.QUEUED).update(
-        status=Insight.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+        status=Insight.Status.RUNNING,
+        started_at=now,
+        attempts=F("attempts") + 1,
+        lease_token=token,
+        lease_expires_at=lease_until(now),
     )
     insight = Insight.objects.select_related("segment").filter(pk=insight_id).first()
     if not claimed or insight is None:
         return insight
+    with lease_kept(lambda: _lease_renew(insight_id, token), name=f"insight {insight_id}"):
+        return _generate(insight, may_retry=may_retry)
+
+
+def _lease_renew(insight_id: int, token: str) -> int:
+    return Insight.objects.filter(pk=insight_id, lease_token=token).update(
+        lease_expires_at=lease_until()
+    )
+
+
+def _generate(insight: Insight, *, may_retry: bool) -> Insight:
     started = time.monotonic()
     try:
         provider = get_provider()
@@ -146,8 +188,7 @@ def insight_generate(*, insight_id: int, may_retry: bool) -> Insight | None:
         if may_retry:
             insight.status = Insight.Status.QUEUED
             insight.error = f"Attempt {insight.attempts} failed, trying again: {error.message}"
-            _finish(insight, started, finished=False)
-            return insight
+            return _finish(insight, started, finished=False)
         return _fail(
             insight, started, f"{error.message} (gave up after {insight.attempts} attempts)"
         )
@@ -158,40 +199,54 @@ def insight_generate(*, insight_id: int, may_retry: bool) -> Insight | None:
     insight.content = content.model_dump()
     insight.status = Insight.Status.SUCCEEDED
     insight.error = ""
-    _finish(insight, started, finished=True)
-    return insight
+    return _finish(insight, started, finished=True)
 
 
 def insight_fail(*, insight_id: int, reason: str) -> None:
     """Record a failure that happened outside the provider (the task boundary calls this)."""
     Insight.objects.filter(
         pk=insight_id, status__in=[Insight.Status.QUEUED, Insight.Status.RUNNING]
-    ).update(status=Insight.Status.FAILED, error=reason[:2000], finished_at=timezone.now())
+    ).update(
+        status=Insight.Status.FAILED,
+        error=reason[:2000],
+        finished_at=timezone.now(),
+        lease_token="",
+        lease_expires_at=None,
+    )
 
 
 def _fail(insight: Insight, started: float, reason: str) -> Insight:
     logger.warning("Insight %s failed: %s", insight.pk, reason)
     insight.status = Insight.Status.FAILED
     insight.error = reason
-    _finish(insight, started, finished=True)
-    return insight
+    return _finish(insight, started, finished=True)
 
 
-def _finish(insight: Insight, started: float, *, finished: bool) -> None:
+def _finish(insight: Insight, started: float, *, finished: bool) -> Insight:
+    """Save the outcome while this run still holds the lease; otherwise the run lost it (the
+    sweep took the insight as lost) and its outcome yields to the run that took over."""
     insight.duration_ms = round((time.monotonic() - started) * 1000)
     insight.finished_at = timezone.now() if finished else None
-    insight.save(
-        update_fields=[
-            "status",
-            "provider",
-            "model",
-            "facts",
-            "content",
-            "error",
-            "duration_ms",
-            "finished_at",
-        ]
+    saved = Insight.objects.filter(pk=insight.pk, lease_token=insight.lease_token).update(
+        status=insight.status,
+        provider=insight.provider,
+        model=insight.model,
+        facts=insight.facts,
+        content=insight.content,
+        error=insight.error,
+        duration_ms=insight.duration_ms,
+        finished_at=insight.finished_at,
+        lease_token="",
+        lease_expires_at=None,
     )
+    if not saved:
+        logger.info(
+            "Insight %s was taken over while this run worked; its outcome is dropped", insight.pk
+        )
+        insight.refresh_from_db()
+        return insight
+    insight.lease_token, insight.lease_expires_at = "", None
+    return insight
 
 
 def audience_parse(*, text: str) -> ParseResult:

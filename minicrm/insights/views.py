@@ -17,7 +17,7 @@ from minicrm.segments.selectors import segment_get
 from .facts import ORDER_COUNT_BUCKETS, RECENCY_BUCKETS
 from .models import Insight
 from .selectors import insight_latest
-from .services import insight_request, insights_fail_stalled, messages_suggest
+from .services import insight_request, messages_suggest
 
 SPEND_FIGURES = [
     ("avg_spend", "Average spend"),
@@ -70,7 +70,6 @@ def chart_data(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def panel_context(request: HttpRequest, segment: Segment) -> dict[str, Any]:
-    insights_fail_stalled(segment_id=segment.pk)
     insight: Insight | None = insight_latest(segment_id=segment.pk)
     context: dict[str, Any] = {
         "segment": segment,

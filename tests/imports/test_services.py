@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,11 +11,17 @@ from django_tasks import default_task_backend
 
 from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError, ConflictError
+from minicrm.core.limits import MAX_WORK_RECOVERIES
 from minicrm.customers.models import Customer, Order
 from minicrm.imports import services
 from minicrm.imports.models import Import
 from minicrm.imports.reader import ImportFileError
-from minicrm.imports.services import import_create, import_process, import_resume
+from minicrm.imports.services import (
+    import_create,
+    import_process,
+    import_resume,
+    imports_recover,
+)
 from minicrm.imports.tasks import import_process_task
 from tests.factories import CustomerFactory
 
@@ -457,3 +464,140 @@ def test_a_file_over_the_size_limit_is_refused_naming_the_field(settings: Any) -
         "Split it into smaller files (each keeps the header row)."
     )
     assert not Import.objects.exists()
+
+
+def _lost(created: Import, *, processed: int, lease_seconds: float = -1, **fields: Any) -> None:
+    """Leave the import as a worker killed after `processed` rows leaves it."""
+    Import.objects.filter(pk=created.pk).update(
+        status=Import.Status.RUNNING,
+        started_at=timezone.now(),
+        processed_rows=processed,
+        created=processed,
+        lease_token="a" * 32,
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds),
+        **fields,
+    )
+
+
+def test_the_sweep_resumes_a_lost_import_once_with_exact_counts(
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    content = "external_id\n" + "".join(f"C-{index}\n" for index in range(5))
+    created = import_create(
+        file=csv_file(content), kind="customers", created_by=None, enqueue=False
+    )
+    Customer.objects.bulk_create([Customer(external_id="C-0"), Customer(external_id="C-1")])
+    _lost(created, processed=2, total_rows=5)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        # A second sweeper (another worker) finds it already claimed.
+        assert imports_recover() == 1
+        assert imports_recover() == 0
+    claimed = Import.objects.get(pk=created.pk)
+    assert (claimed.status, claimed.lease_token, claimed.recoveries) == ("running", "", 1)
+    assert claimed.is_recovering
+    assert claimed.notes == [
+        "The worker stopped after 2 of 5 rows; the import was resumed automatically from there."
+    ]
+    assert len(callbacks) == 1
+
+    callbacks[0]()
+
+    done = Import.objects.get(pk=created.pk)
+    assert _counts(done) == {
+        "status": "succeeded",
+        "total_rows": 5,
+        "processed_rows": 5,
+        "created": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "error_count": 0,
+    }
+    assert (done.lease_token, done.lease_expires_at) == ("", None)
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == [
+        f"C-{index}" for index in range(5)
+    ]
+
+
+def test_the_sweep_leaves_live_queued_and_finished_imports_alone() -> None:
+    live = import_create(
+        file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
+    )
+    _lost(live, processed=1, lease_seconds=20)
+    import_create(file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False)
+    _process(CUSTOMERS_CSV)
+    before = list(Import.objects.order_by("pk").values())
+
+    assert imports_recover() == 0
+
+    assert list(Import.objects.order_by("pk").values()) == before
+
+
+def test_an_import_that_keeps_losing_its_worker_is_failed_with_the_reason(
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    created = import_create(
+        file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
+    )
+    _lost(created, processed=1, total_rows=3, recoveries=MAX_WORK_RECOVERIES)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert imports_recover() == 1
+
+    failed = Import.objects.get(pk=created.pk)
+    assert failed.status == Import.Status.FAILED
+    assert failed.failure_reason == (
+        f"The worker stopped {MAX_WORK_RECOVERIES + 1} times while processing this import "
+        "(last after 1 of 3 rows). The rows stored so far stay; check the file, then upload "
+        "the rest again."
+    )
+    assert (failed.lease_token, failed.lease_expires_at) == ("", None)
+    assert failed.processed_rows == 1
+    assert callbacks == []
+
+
+def test_a_run_does_not_take_an_import_that_a_live_run_holds() -> None:
+    created = import_create(
+        file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
+    )
+    _lost(created, processed=0, lease_seconds=20)
+
+    result = import_process(import_id=created.pk)
+
+    assert (result.status, result.processed_rows, result.lease_token) == ("running", 0, "a" * 32)
+    assert not Customer.objects.exists()
+    with pytest.raises(ConflictError, match="is still running"):
+        import_resume(import_id=created.pk)
+
+
+def test_a_run_whose_lease_was_taken_stops_before_its_next_chunk() -> None:
+    content = "external_id\n" + "".join(f"C-{index}\n" for index in range(6))
+    created = import_create(
+        file=csv_file(content), kind="customers", created_by=None, enqueue=False
+    )
+
+    def swept_meanwhile(current: Import) -> None:
+        if current.processed_rows == 2:
+            # This worker looked dead (paused too long): the sweep queued the import again.
+            Import.objects.filter(pk=current.pk).update(lease_token="", recoveries=1)
+
+    result = import_process(import_id=created.pk, chunk_size=2, on_progress=swept_meanwhile)
+
+    assert (result.status, result.processed_rows, result.created) == ("running", 2, 2)
+    assert Customer.objects.count() == 2
+    # The run queued by the sweep carries on after the committed chunk.
+    done = import_process(import_id=created.pk, chunk_size=2)
+    assert (done.status, done.processed_rows, done.created) == ("succeeded", 6, 6)
+    assert Customer.objects.count() == 6
+
+
+def test_the_chunk_size_setting_makes_chunks_smaller_never_larger(settings: Any) -> None:
+    seen: list[int] = []
+    settings.MINICRM_IMPORT_CHUNK_ROWS = 2
+    content = "external_id\n" + "".join(f"C-{index}\n" for index in range(5))
+
+    _process(content, on_progress=lambda current: seen.append(current.processed_rows))
+
+    assert seen == [0, 2, 4, 5]
+    settings.MINICRM_IMPORT_CHUNK_ROWS = 10**9
+    assert services._chunk_rows() == services.CHUNK_SIZE

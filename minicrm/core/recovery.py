@@ -1,0 +1,95 @@
+"""The recovery sweep: work whose worker is gone is resumed or failed without a person.
+
+Every `db_worker` runs it from a thread (at start-up, then every MINICRM_WORK_SWEEP_SECONDS)
+next to its heartbeat, so recovery never queues behind a long task; `manage.py work_recover`
+runs it once for setups whose workers are not ours (RQ). Each step claims with conditional
+UPDATEs, so any number of sweepers may run at once.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from minicrm.imports.services import imports_recover
+from minicrm.insights.services import insights_recover
+
+from .leases import (
+    RENEWALS_PER_LEASE,
+    lease_seconds,
+    task_rows_fail_orphaned,
+    worker_beat,
+    worker_forget,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    imports: int
+    insights: int
+    task_rows: int
+
+
+def work_recover() -> Recovered:
+    """One sweep: imports and insights whose lease expired, then task rows of lost workers."""
+    return Recovered(
+        imports=imports_recover(),
+        insights=insights_recover(),
+        task_rows=task_rows_fail_orphaned(),
+    )
+
+
+def sweep_seconds() -> float:
+    return float(settings.MINICRM_WORK_SWEEP_SECONDS)
+
+
+def _tick(worker_id: str, *, sweep: bool) -> None:
+    try:
+        worker_beat(worker_id=worker_id)
+        if sweep:
+            work_recover()
+    except DatabaseError as error:
+        # A busy or briefly unreachable database: the next tick tries again.
+        logger.warning("Worker %s: heartbeat or recovery sweep failed: %s", worker_id, error)
+
+
+@contextmanager
+def worker_heartbeat(*, worker_id: str) -> Iterator[None]:
+    """While the block runs, keep the worker's heartbeat alive and sweep for lost work.
+
+    The first beat and sweep happen before the block starts, so a restarted worker recovers
+    what its predecessor left before it takes new tasks.
+    """
+    _tick(worker_id, sweep=True)
+    stop = threading.Event()
+    beat_every = min(sweep_seconds(), lease_seconds() / RENEWALS_PER_LEASE)
+
+    def run() -> None:
+        last_sweep = time.monotonic()
+        try:
+            while not stop.wait(beat_every):
+                due = time.monotonic() - last_sweep >= sweep_seconds()
+                _tick(worker_id, sweep=due)
+                if due:
+                    last_sweep = time.monotonic()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name=f"heartbeat {worker_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        try:
+            worker_forget(worker_id=worker_id)
+        except DatabaseError as error:
+            logger.warning("Worker %s: could not remove its heartbeat: %s", worker_id, error)
