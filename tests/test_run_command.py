@@ -1,16 +1,21 @@
-"""The README's run command: web server and worker start together and stop together on Ctrl-C."""
+"""The README's run command: web server and worker start together and stop together on Ctrl-C
+and when the terminal is closed (SIGHUP), leaving the port free for the next start."""
 
 import os
+import pty
 import signal
 import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# bin/dev runs on SQLite and does not depend on the database under test: one pass runs it.
+pytestmark = [pytest.mark.once, pytest.mark.slow]
 
 
 def _free_port() -> int:
@@ -24,7 +29,7 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
-def _wait_for(url: str, process: subprocess.Popen[str], seconds: float) -> tuple[int, str]:
+def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float) -> tuple[int, str]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -36,29 +41,53 @@ def _wait_for(url: str, process: subprocess.Popen[str], seconds: float) -> tuple
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
-@pytest.mark.slow
-def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    if os.environ.get("DATABASE_URL"):
-        pytest.skip("bin/dev runs on SQLite; this pass is for another database")
-    port = _free_port()
+def _dev_env(var_dir: Path, port: int) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_TASKS"))
     }
-    env.update(MINICRM_VAR_DIR=str(tmp_path / "var"), MINICRM_PORT=str(port), PYTHONUNBUFFERED="1")
-    log = (tmp_path / "dev.log").open("w")
-    process = subprocess.Popen(
-        ["bin/dev"],
+    env.update(MINICRM_VAR_DIR=str(var_dir), MINICRM_PORT=str(port), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _start(env: dict[str, str], output: int | IO[str], terminal: bool = False) -> subprocess.Popen:
+    # In a session of its own, as in a terminal window; `setsid --ctty` makes the pty on stdin
+    # that session's controlling terminal.
+    return subprocess.Popen(
+        ["setsid", "--ctty", "bin/dev"] if terminal else ["bin/dev"],
         cwd=ROOT,
         env=env,
-        stdout=log,
+        stdin=output if terminal else subprocess.DEVNULL,
+        stdout=output,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
-        text=True,
+        start_new_session=not terminal,
     )
+
+
+def _assert_all_stopped(process: subprocess.Popen, port: int) -> None:
+    # Nothing is left behind: no process of the group survives and nobody listens on the port.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _kill(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = _dev_env(tmp_path / "var", port)
+    log = (tmp_path / "dev.log").open("w")
+    process = _start(env, log)
     try:
-        status, body = _wait_for(f"http://127.0.0.1:{port}/healthz", process, seconds=180)
+        status, body = _wait_for(f"http://127.0.0.1:{port}/healthz", process, seconds=240)
         assert status == 200
         assert '"database": "sqlite"' in body
         status, body = _get(f"http://127.0.0.1:{port}/sign-in/")
@@ -70,13 +99,37 @@ def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path: Path
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        _kill(process)
         log.close()
     output = (tmp_path / "dev.log").read_text()
     assert "Traceback" not in output, output[-3000:]
-    # Nothing is left behind: no process of the group survives and nobody listens on the port.
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    _assert_all_stopped(process, port)
+    # What manage.py run by hand from the checkout uses (README, "Everyday commands").
+    assert (tmp_path / "var" / "dev.env").read_text().splitlines()[1:] == [
+        "DJANGO_SETTINGS_MODULE=config.settings.base",
+        "DJANGO_DEBUG=true",
+        f"MINICRM_VAR_DIR={tmp_path / 'var'}",
+    ]
+
+    # Again on the same port, now in a terminal of its own, which is then closed: the kernel
+    # hangs up the session (SIGHUP), and later writes to the terminal fail.
+    controller, terminal = pty.openpty()
+    process = _start(env, terminal, terminal=True)
+    os.close(terminal)
+    screen = bytearray()
+    try:
+        deadline = time.monotonic() + 240
+        while b"Starting development server" not in screen and time.monotonic() < deadline:
+            try:
+                screen += os.read(controller, 65536)
+            except OSError:
+                break
+        assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, screen.decode()[-3000:]
+        os.close(controller)
+        controller = -1
+        process.wait(timeout=60)
+    finally:
+        if controller >= 0:
+            os.close(controller)
+        _kill(process)
+    _assert_all_stopped(process, port)

@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-product
 os.environ.setdefault("MINICRM_TASKS_BACKEND", "immediate")
 
 from .base import *  # noqa: F403
-from .base import CACHES, RQ_QUEUES, STORAGES
+from .base import CACHES, DATABASES, RQ_QUEUES, STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -22,3 +22,15 @@ MINICRM_PREVIEW_SNAPSHOT = False
 RQ_QUEUES["default"]["URL"] = (
     os.environ.get("MINICRM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 )
+
+# A runaway query fails its test instead of holding the run (pytest's own timeout ends the rest).
+# Generous, so only a query that would never return meets it.
+TEST_STATEMENT_TIMEOUT_SECONDS = 120
+_database = DATABASES["default"]
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    _database.setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={TEST_STATEMENT_TIMEOUT_SECONDS * 1000}"
+    )
+elif _database["ENGINE"] == "django.db.backends.mysql":
+    # MariaDB's variable (MySQL would need max_execution_time, SELECTs only).
+    _database["OPTIONS"]["init_command"] += f", max_statement_time={TEST_STATEMENT_TIMEOUT_SECONDS}"
