@@ -19,6 +19,7 @@ RQ_TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["defa
 
 
 @pytest.mark.redis
+@pytest.mark.once  # the queue is Redis and the worker another process: any database will do
 def test_a_task_queued_on_redis_runs_in_a_separate_rq_worker() -> None:
     redis_url = service_url("MINICRM_TEST_REDIS_URL", "Redis")
     with override_settings(TASKS=RQ_TASKS):
