@@ -214,6 +214,10 @@ MINICRM_CURRENCY_SYMBOL = os.environ.get("MINICRM_CURRENCY_SYMBOL", "₹")
 # Live previews count on an in-process columnar copy of the customer stats (DuckDB), refreshed
 # from the updated_at watermark before each preview so counts stay exact (DESIGN.md, Scale).
 MINICRM_PREVIEW_SNAPSHOT = env_bool("MINICRM_PREVIEW_SNAPSHOT", True)
+# Seconds one statement of a segment preview, size, members page, export or facts may run before
+# the database stops it (a clear error for that request or task, minicrm.core.statement_timeout).
+MINICRM_WEB_STATEMENT_TIMEOUT = float(os.environ.get("MINICRM_WEB_STATEMENT_TIMEOUT", "10"))
+MINICRM_WORKER_STATEMENT_TIMEOUT = float(os.environ.get("MINICRM_WORKER_STATEMENT_TIMEOUT", "120"))
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -4,6 +4,7 @@ Limits keep each request bounded in memory and time, and keep every stored value
 an input the limits accept must be storable and readable on every supported database.
 """
 
+from datetime import date
 from decimal import Decimal
 
 # --- Requests -------------------------------------------------------------------------------
@@ -13,6 +14,26 @@ MAX_REQUEST_BODY_BYTES = 50 * 1024 * 1024
 
 # --- Lists ----------------------------------------------------------------------------------
 MAX_PAGE_SIZE = 500
+
+# --- Rule trees -----------------------------------------------------------------------------
+# A segment's rules (DESIGN.md, "Segment rules"). Together these are the complexity budget of one
+# tree: the parser refuses a tree past any of them with a 422 naming the budget, and the worst
+# tree they allow runs on every supported database (tests/segments/test_worst_rules.py).
+MAX_RULE_DEPTH = 5  # levels of nested groups, the top group included
+MAX_RULE_CONDITIONS = 100  # conditions in the whole tree
+MAX_RULE_GROUPS = 100  # nested groups in the whole tree
+MAX_RULE_LIST_ITEMS = 500  # values in one list (`in`, `not_in`, `has_any`, ...)
+# Values in all lists of the tree together: each list compiles to one IN (...) (one array
+# parameter on PostgreSQL), and this keeps a query far below SQLite's 32,766 parameters.
+MAX_RULE_TREE_LIST_ITEMS = 5_000
+# Characters of text in all values of the tree together (bounds the query text to ~1 MB).
+MAX_RULE_TREE_TEXT_CHARS = 100_000
+MAX_RULE_TEXT_LENGTH = 255  # one text value (the customer's text columns hold at most 254)
+MAX_RULE_MONEY = Decimal("1000000000000")
+MAX_RULE_INTEGER = 1_000_000_000
+MAX_RULE_DAYS = 36_500
+MIN_RULE_DATE = date(1900, 1, 1)
+MAX_RULE_DATE = date(2999, 12, 31)
 
 # --- Ingestion ------------------------------------------------------------------------------
 # Rows in one bulk request or one import transaction (about 1-2 s of writing on SQLite).

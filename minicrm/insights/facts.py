@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Collate
 
+from minicrm.core.statement_timeout import statement_timeout, worker_timeout_seconds
 from minicrm.customers.models import Customer, Order
 from minicrm.segments.compiler import customers_matching, day_start, today_in_zone
 from minicrm.segments.rules import RuleGroup
@@ -65,13 +66,17 @@ def rules_facts(
 
     From the columnar snapshot when one is given, or enabled and loaded in this process (see
     `facts_snapshot`), and it holds the orders the trend needs; from SQL otherwise. Both give
-    the same facts."""
+    the same facts.
+
+    Every query runs under the worker's statement timeout (or the caller's, if shorter): past
+    it, StatementTimeoutError, which fails the insight with that reason."""
     today = today or today_in_zone()
     if snapshot is None:
         snapshot = facts_snapshot()
-    if snapshot is not None and snapshot.holds_orders_since(trend_bounds(today)[0]):
-        return snapshot_facts(snapshot=snapshot, rules=rules, today=today)
-    return members_facts(members=customers_matching(rules, today=today), today=today)
+    with statement_timeout(worker_timeout_seconds()):
+        if snapshot is not None and snapshot.holds_orders_since(trend_bounds(today)[0]):
+            return snapshot_facts(snapshot=snapshot, rules=rules, today=today)
+        return members_facts(members=customers_matching(rules, today=today), today=today)
 
 
 def facts_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:

@@ -1,9 +1,11 @@
 """Segments routes of the REST API: live preview, saved segments, members and CSV export."""
 
 import csv
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -14,6 +16,7 @@ from ninja import Query, Router, Schema, Status
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.statement_timeout import statement_timeout, web_timeout_seconds
 
 from .compiler import today_in_zone
 from .models import Segment
@@ -31,6 +34,7 @@ from .selectors import (
 )
 from .services import segment_create, segment_delete, segment_update
 
+logger = logging.getLogger(__name__)
 router = Router(tags=["segments"])
 
 # Cells starting with these would run as formulas when the CSV is opened in a spreadsheet.
@@ -51,6 +55,10 @@ class RuleErrorOut(Schema):
 class RulesErrorOut(Schema):
     detail: list[RuleErrorOut]
     message: str
+
+
+class TooSlowOut(Schema):
+    detail: str
 
 
 class SampleCustomerOut(Schema):
@@ -152,7 +160,7 @@ def rules_error_body(error: RuleValidationError) -> dict[str, Any]:
 
 @router.post(
     "/segments/preview",
-    response={200: PreviewOut, 422: RulesErrorOut},
+    response={200: PreviewOut, 422: RulesErrorOut, 503: TooSlowOut},
     summary="Count and sample the customers that rules select (nothing is saved)",
 )
 def preview(request: HttpRequest, payload: RulesIn, params: Query[PreviewParams]) -> Any:
@@ -160,8 +168,9 @@ def preview(request: HttpRequest, payload: RulesIn, params: Query[PreviewParams]
         group = parse_rules(payload.rules)
     except RuleValidationError as error:
         return Status(422, rules_error_body(error))
-    result = segment_preview(rules=group)
-    result["funnel"] = segment_funnel(rules=group) if params.funnel else None
+    with statement_timeout(web_timeout_seconds()):
+        result = segment_preview(rules=group)
+        result["funnel"] = segment_funnel(rules=group) if params.funnel else None
     result["summary"] = rules_describe(group)
     return result
 
@@ -223,12 +232,13 @@ def delete_segment(request: HttpRequest, segment_id: int) -> Any:
 
 @router.get(
     "/segments/{int:segment_id}/customers",
-    response=MemberListOut,
+    response={200: MemberListOut, 503: TooSlowOut},
     summary="The segment's customers, by id, one page at a time",
 )
 def segment_customers(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
     segment = segment_get(segment_id=segment_id)
-    return paginate(segment_members(segment=segment), page)
+    with statement_timeout(web_timeout_seconds()):
+        return paginate(segment_members(segment=segment), page)
 
 
 class _Echo:
@@ -253,18 +263,49 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterat
         yield writer.writerow([_cell(value) for value in row])
 
 
+INCOMPLETE_LINE = (
+    "EXPORT INCOMPLETE: an error stopped the export after {rows} customers; this file is "
+    "missing the rest. Download it again."
+)
+
+
+def export_lines(*, segment: Segment) -> Iterator[str]:
+    """The CSV of a segment's members; what can fail before the first byte fails here.
+
+    The first chunk of members is read before this returns, so a query that fails or runs past
+    its budget answers an error status instead of a 200 with an empty file. An error later in
+    the stream is logged, ends the file with a line saying it is incomplete, and is raised again
+    so the server aborts the response (no final chunk): the download is visibly broken.
+    """
+    rows = iter(segment_export_rows(segment=segment, timeout_seconds=web_timeout_seconds()))
+    first = next(rows, None)
+    lines = csv_lines((*EXPORT_COLUMNS, "tags"), [] if first is None else chain([first], rows))
+
+    def stream() -> Iterator[str]:
+        written = -1  # the header is not a customer
+        try:
+            for line in lines:
+                yield line
+                written += 1
+        except Exception:
+            logger.exception("The export of segment %s stopped after %s rows", segment.pk, written)
+            yield csv.writer(_Echo()).writerow([INCOMPLETE_LINE.format(rows=max(written, 0))])
+            raise
+
+    return stream()
+
+
 @router.get(
     "/segments/{int:segment_id}/export",
     summary="Every member as CSV, streamed (constant memory at any size)",
-    response={200: None},
+    response={200: None, 503: TooSlowOut},
 )
 def export_segment(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
     segment = segment_get(segment_id=segment_id)
     stamp = today_in_zone().isoformat()
     filename = f"segment-{slugify(segment.name) or segment.pk}-{stamp}.csv"
     response = StreamingHttpResponse(
-        csv_lines((*EXPORT_COLUMNS, "tags"), segment_export_rows(segment=segment)),
-        content_type="text/csv; charset=utf-8",
+        export_lines(segment=segment), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

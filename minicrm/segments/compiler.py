@@ -7,7 +7,8 @@ Every field maps through an explicit whitelist onto the customer's stats columns
 Semantics, kept identical to the reference evaluator in the tests:
 
 - Groups: `all` is AND, `any` is OR; an empty group matches every customer (so an `any`
-  group holding an empty group matches everyone too).
+  group holding an empty group matches everyone too). It compiles to an always-true
+  condition, usable wherever a condition is (filter, `When`, `Count(filter=...)`).
 - Empty values. A customer who never ordered has no last/first order date, no average order
   value and no days since last order; a customer may have no sign-up date; an empty text is
   `""`. Empty values match only `is_empty` and, for dates, `not_in_last_days`; every other
@@ -27,15 +28,21 @@ Semantics, kept identical to the reference evaluator in the tests:
   days. Both are rewritten into index-friendly range comparisons on the column.
 - Text and tags ignore case (ASCII case on every database; beyond ASCII it follows the
   database). `between` is inclusive at both ends.
+- Size: a list compiles to one `IN (...)` (never an OR chain), and every condition appears
+  once in the SQL, so the query grows linearly with the rule tree, which the parser bounds
+  (core.limits, "Rule trees").
 """
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import DecimalField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Value
 from django.db.models.functions import Length, Round
-from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, Lookup
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from minicrm.customers.models import Customer, CustomerTag
@@ -52,6 +59,10 @@ DATE_COLUMNS = {
     "signup_date": "signed_up_at",
 }
 TEXT_COLUMNS = {"city": "city", "country": "country", "email": "email"}
+ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# "Every customer": the primary key is never null. Unlike Q(), which Django drops from an OR and
+# refuses in When(), this is a condition like any other, and databases see through it.
+EVERYONE = Q(pk__isnull=False)
 
 
 def today_in_zone() -> date:
@@ -65,13 +76,16 @@ def day_start(day: date) -> datetime:
 
 
 def compile_rules(group: RuleGroup, *, today: date | None = None) -> Q:
-    """The `Q` that selects exactly the customers `group` describes."""
+    """The `Q` that selects exactly the customers `group` describes (never an empty `Q`: rules
+    that match everyone compile to `EVERYONE`)."""
     compiled = _compile_group(group, today or today_in_zone())
-    return Q() if compiled is None else compiled
+    return EVERYONE if compiled is None else compiled
 
 
 def customers_matching(rules: RuleGroup, *, today: date | None = None) -> QuerySet[Customer]:
-    return Customer.objects.filter(compile_rules(rules, today=today))
+    """The customers the rules select; rules that match everyone filter nothing (no WHERE)."""
+    compiled = _compile_group(rules, today or today_in_zone())
+    return Customer.objects.all() if compiled is None else Customer.objects.filter(compiled)
 
 
 def compile_condition(condition: Condition, *, today: date | None = None) -> Q:
@@ -81,7 +95,8 @@ def compile_condition(condition: Condition, *, today: date | None = None) -> Q:
 
 # --- Groups ----------------------------------------------------------------------------------
 # A compiled node is a Q, or None for "every customer" (an empty group): Q() cannot stand for
-# that, because Django drops an empty Q from an OR instead of making the OR always true.
+# that, because Django drops an empty Q from an OR instead of making the OR always true. The
+# public functions turn None into EVERYONE (or into no filter at all).
 
 
 def _compile_group(group: RuleGroup, today: date) -> Q | None:
@@ -261,30 +276,78 @@ def _text_field(condition: Condition, today: date) -> Q:
         return ~empty & ~Q(**{f"{column}__icontains": value})
     if op == "starts_with":
         return Q(**{f"{column}__istartswith": value})
-    # `in` as OR-ed iexact rather than LOWER(column) IN (...): LIKE ignores case on every
-    # database and never pads spaces.
-    any_of = Q()
-    for item in dict.fromkeys(value):
-        any_of |= Q(**{f"{column}__iexact": item})
+    if op not in ("in", "not_in"):
+        raise NotImplementedError(f"No SQL for text operator {op!r}")
+    any_of = Q(TextIn(F(column), tuple(dict.fromkeys(value))))
     if op == "in":
         return any_of
     return ~empty & ~any_of
 
 
+def ascii_upper(text: str) -> str:
+    return text.translate(ASCII_UPPER)
+
+
+class TextIn(Lookup):
+    """The text column equals one of the values ignoring case, as `iexact` compares them, in one
+    `IN` whatever the number of values (an OR chain of `iexact` grows a query, and its planning,
+    with every value).
+
+    - SQLite: `UPPER(column) IN (...)` over values upper-cased here in ASCII, exactly the
+      folding of SQLite's UPPER (and of its LIKE, which `iexact` uses).
+    - PostgreSQL: one array parameter, upper-cased by the database as `iexact` does
+      (`UPPER(column) = UPPER(value)`), in a subquery PostgreSQL hashes once.
+    - MariaDB/MySQL: the column's collation ignores case, but `=` and `IN` pad spaces there
+      ("a" = "a "), unlike the `LIKE` of `iexact`; a suffix on both sides makes trailing spaces
+      count.
+    """
+
+    lookup_name = "text_in"
+    prepare_rhs = False
+    SUFFIX = "|"
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, Any]:
+        column, params = self.process_lhs(compiler, connection)
+        values: tuple[str, ...] = self.rhs
+        marks = ", ".join(["%s"] * len(values))
+        return f"UPPER({column}) IN ({marks})", [*params, *(ascii_upper(v) for v in values)]
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, Any]:
+        column, params = self.process_lhs(compiler, connection)
+        return (
+            f"UPPER({column}::text) IN "  # noqa: S608 (the column's own SQL; values are a parameter)
+            "(SELECT UPPER(item) FROM UNNEST(%s::text[]) AS item)",
+            [*params, list(self.rhs)],
+        )
+
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, Any]:
+        column, params = self.process_lhs(compiler, connection)
+        values: tuple[str, ...] = self.rhs
+        marks = ", ".join(["%s"] * len(values))
+        suffixed = [value + self.SUFFIX for value in values]
+        return f"CONCAT({column}, '{self.SUFFIX}') IN ({marks})", [*params, *suffixed]
+
+
 def _tags(condition: Condition, today: date) -> Q:
+    # Uncorrelated subqueries: each database runs one once (a hashed or materialised set of
+    # customer ids) instead of probing the tags of every customer. Tag names are unique per
+    # customer, so "has all of N" is "has N of them".
     names = list(dict.fromkeys(name.lower() for name in condition.value))
-
-    def having(*wanted: str) -> Exists:
-        return Exists(CustomerTag.objects.filter(customer=OuterRef("pk"), name__in=wanted))
-
+    tagged = CustomerTag.objects.filter(name__in=names).values("customer_id")
     if condition.operator == "has_any":
-        return Q(having(*names))
+        return Q(pk__in=tagged)
     if condition.operator == "has_none":
-        return ~Q(having(*names))
-    result = Q()
-    for name in names:
-        result &= Q(having(name))
-    return result
+        return ~Q(pk__in=tagged)
+    if condition.operator != "has_all":
+        raise NotImplementedError(f"No SQL for tags operator {condition.operator!r}")
+    if len(names) == 1:
+        return Q(pk__in=tagged)
+    having_all = (
+        tagged.order_by().annotate(found=Count("pk")).filter(found=len(names)).values("customer_id")
+    )
+    return Q(pk__in=having_all)
 
 
 FIELD_COMPILERS: dict[str, Callable[[Condition, date], Q]] = {

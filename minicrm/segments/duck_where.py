@@ -256,4 +256,11 @@ class Where:
             return having(*names)
         if operator == "has_none":
             return f"NOT {having(*names)}"
-        return "(" + " AND ".join(having(name) for name in names) + ")"
+        if operator != "has_all":
+            raise NotImplementedError(f"No DuckDB SQL for tags operator {operator!r}")
+        # One subquery whatever the number of names (as the SQL compiler does).
+        marks = ", ".join(self.p(name) for name in names)
+        return (
+            f"id IN (SELECT customer_id FROM tags WHERE name IN ({marks}) "
+            f"GROUP BY customer_id HAVING COUNT(DISTINCT name) = {self.p(len(names))})"
+        )

@@ -25,17 +25,21 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-MAX_DEPTH = 5
-MAX_CONDITIONS = 100
-MAX_GROUPS = 100
-MAX_LIST_ITEMS = 500
-MAX_TEXT_LENGTH = 255
-MAX_TAG_LENGTH = 50
-MAX_MONEY = Decimal("1000000000000")
-MAX_INTEGER = 1_000_000_000
-MAX_DAYS = 36_500
-MIN_DATE = date(1900, 1, 1)
-MAX_DATE = date(2999, 12, 31)
+from minicrm.core.limits import (
+    MAX_RULE_CONDITIONS,
+    MAX_RULE_DATE,
+    MAX_RULE_DAYS,
+    MAX_RULE_DEPTH,
+    MAX_RULE_GROUPS,
+    MAX_RULE_INTEGER,
+    MAX_RULE_LIST_ITEMS,
+    MAX_RULE_MONEY,
+    MAX_RULE_TEXT_LENGTH,
+    MAX_RULE_TREE_LIST_ITEMS,
+    MAX_RULE_TREE_TEXT_CHARS,
+    MAX_TAG_LENGTH,
+    MIN_RULE_DATE,
+)
 
 EMPTY_RULES: dict[str, Any] = {"match": "all", "conditions": []}
 
@@ -123,7 +127,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Days since last order",
         "integer",
         _number_operators("number"),
-        max_value=MAX_DAYS,
+        max_value=MAX_RULE_DAYS,
     ),
     FieldSpec("first_order_date", "First order date", "date", DATE_OPERATORS),
     FieldSpec("signup_date", "Sign-up date", "date", DATE_OPERATORS),
@@ -161,8 +165,8 @@ def _money(raw: object) -> Decimal:
         raise _invalid("must be an amount of money, like 5000 or 49.99")
     if value < 0:
         raise _invalid("must be 0 or more")
-    if value > MAX_MONEY:
-        raise _invalid(f"must be at most {MAX_MONEY:,}")
+    if value > MAX_RULE_MONEY:
+        raise _invalid(f"must be at most {MAX_RULE_MONEY:,}")
     if value != value.quantize(Decimal("0.01")):
         raise _invalid("must have at most 2 decimal places")
     return value.quantize(Decimal("0.01"))
@@ -197,12 +201,12 @@ def _date(raw: object) -> date:
             raise _invalid(f"{raw!r} is not a real date") from None
     else:
         raise _invalid("must be a date written YYYY-MM-DD")
-    if not MIN_DATE <= value <= MAX_DATE:
-        raise _invalid(f"must be between {MIN_DATE} and {MAX_DATE}")
+    if not MIN_RULE_DATE <= value <= MAX_RULE_DATE:
+        raise _invalid(f"must be between {MIN_RULE_DATE} and {MAX_RULE_DATE}")
     return value
 
 
-def _text(raw: object, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+def _text(raw: object, *, max_length: int = MAX_RULE_TEXT_LENGTH) -> str:
     if not isinstance(raw, str):
         raise _invalid("must be text")
     if raw == "":
@@ -215,8 +219,8 @@ def _text(raw: object, *, max_length: int = MAX_TEXT_LENGTH) -> str:
 def _text_list(raw: object, *, max_length: int) -> tuple[str, ...]:
     if not isinstance(raw, list | tuple) or not raw:
         raise _invalid("must be a non-empty list of text values")
-    if len(raw) > MAX_LIST_ITEMS:
-        raise _invalid(f"must have at most {MAX_LIST_ITEMS} items")
+    if len(raw) > MAX_RULE_LIST_ITEMS:
+        raise _invalid(f"must have at most {MAX_RULE_LIST_ITEMS} items")
     items = []
     for index, item in enumerate(raw):
         try:
@@ -228,11 +232,11 @@ def _text_list(raw: object, *, max_length: int) -> tuple[str, ...]:
 
 def _scalar(spec: FieldSpec, operator: OperatorSpec, raw: object) -> Any:
     if operator.value_kind == "days":
-        return _integer(raw, minimum=1, maximum=MAX_DAYS)
+        return _integer(raw, minimum=1, maximum=MAX_RULE_DAYS)
     if spec.type == "money":
         return _money(raw)
     if spec.type == "integer":
-        return _integer(raw, minimum=0, maximum=spec.max_value or MAX_INTEGER)
+        return _integer(raw, minimum=0, maximum=spec.max_value or MAX_RULE_INTEGER)
     if spec.type == "date":
         return _date(raw)
     return _text(raw)
@@ -265,7 +269,7 @@ def validate_value(spec: FieldSpec, operator: OperatorSpec, raw: object) -> Any:
     if operator.value_kind == "range":
         return _range(spec, operator, raw)
     if operator.value_kind == "list":
-        length = MAX_TAG_LENGTH if spec.type == "tags" else MAX_TEXT_LENGTH
+        length = MAX_TAG_LENGTH if spec.type == "tags" else MAX_RULE_TEXT_LENGTH
         return _text_list(raw, max_length=length)
     return _scalar(spec, operator, raw)
 
@@ -407,19 +411,36 @@ def format_path(parts: tuple[int | str, ...] | list[int | str]) -> str:
 
 
 def _check_shape(data: object) -> list[dict[str, str]]:
-    """Depth and size limits, checked on the raw data before any node is built."""
+    """The rule-tree budget (core.limits, "Rule trees"), checked on the raw data before any node
+    is built: depth, conditions, groups, and list values and text over the whole tree. A total
+    that is crossed is reported at the condition that crossed it."""
     errors: list[dict[str, str]] = []
-    totals = {"conditions": 0, "groups": 0}
+    totals = {"conditions": 0, "groups": 0, "list_items": 0, "text_chars": 0}
+    crossed: dict[str, str] = {}
+
+    def add_value(value: object, path: tuple[int | str, ...]) -> None:
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, list):
+            totals["list_items"] += len(value)
+        totals["text_chars"] += sum(len(item) for item in items if isinstance(item, str))
+        for key, budget in (
+            ("list_items", MAX_RULE_TREE_LIST_ITEMS),
+            ("text_chars", MAX_RULE_TREE_TEXT_CHARS),
+        ):
+            if totals[key] > budget and key not in crossed:
+                crossed[key] = format_path((*path, "value"))
 
     def visit(node: object, path: tuple[int | str, ...], depth: int) -> None:
         if not isinstance(node, dict) or not _looks_like_group(node):
             totals["conditions"] += 1
+            if isinstance(node, dict) and "value" in node:
+                add_value(node["value"], path)
             return
-        if depth > MAX_DEPTH:
+        if depth > MAX_RULE_DEPTH:
             errors.append(
                 {
                     "path": format_path(path),
-                    "message": f"Groups can be nested at most {MAX_DEPTH} levels deep",
+                    "message": f"Groups can be nested at most {MAX_RULE_DEPTH} levels deep",
                 }
             )
             return
@@ -432,22 +453,48 @@ def _check_shape(data: object) -> list[dict[str, str]]:
 
     if isinstance(data, dict):
         visit(data, (), 1)
-    if totals["conditions"] > MAX_CONDITIONS:
+    if totals["conditions"] > MAX_RULE_CONDITIONS:
         errors.append(
             {
                 "path": "",
-                "message": f"At most {MAX_CONDITIONS} conditions are allowed "
+                "message": f"At most {MAX_RULE_CONDITIONS} conditions are allowed "
                 f"(found {totals['conditions']})",
             }
         )
-    if totals["groups"] > MAX_GROUPS:
+    if totals["groups"] > MAX_RULE_GROUPS:
         errors.append(
             {
                 "path": "",
-                "message": f"At most {MAX_GROUPS} groups are allowed (found {totals['groups']})",
+                "message": f"At most {MAX_RULE_GROUPS} groups are allowed "
+                f"(found {totals['groups']})",
+            }
+        )
+    if "list_items" in crossed:
+        errors.append(
+            {
+                "path": crossed["list_items"],
+                "message": "Over the rule-tree budget: at most "
+                f"{MAX_RULE_TREE_LIST_ITEMS:,} list values in all conditions together "
+                f"(found {totals['list_items']:,})",
+            }
+        )
+    if "text_chars" in crossed:
+        errors.append(
+            {
+                "path": crossed["text_chars"],
+                "message": "Over the rule-tree budget: at most "
+                f"{MAX_RULE_TREE_TEXT_CHARS:,} characters of text values in all conditions "
+                f"together (found {totals['text_chars']:,})",
             }
         )
     return errors
+
+
+def rule_tree_list_items(group: "RuleGroup") -> int:
+    """How many list values the tree holds (what its compiled query carries as parameters)."""
+    return sum(
+        len(condition.value) for condition in group.walk() if isinstance(condition.value, tuple)
+    )
 
 
 def _pydantic_errors(error: ValidationError) -> list[dict[str, str]]:

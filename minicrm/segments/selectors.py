@@ -1,6 +1,7 @@
 """Reads for segments: live preview, funnel, members, lists and size history."""
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import date, timedelta
 from typing import Any
 
@@ -8,12 +9,14 @@ from django.conf import settings
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from minicrm.core.errors import NotFoundError
+from minicrm.core.limits import MAX_RULE_TREE_LIST_ITEMS
+from minicrm.core.statement_timeout import statement_timeout
 from minicrm.customers.models import Customer, CustomerTag
 
 from .compiler import compile_rules, customers_matching, today_in_zone
 from .describe import condition_describe, rules_describe
 from .models import Segment, SegmentSize
-from .rules import RuleGroup, parse_rules
+from .rules import RuleGroup, parse_rules, rule_tree_list_items
 from .snapshot import CustomerSnapshot, shared_snapshot
 
 SAMPLE_SIZE = 10
@@ -68,22 +71,36 @@ def segment_get(*, segment_id: int) -> Segment:
 
 
 def segments_for_customer(*, customer_id: int, limit: int = 200) -> list[Segment]:
-    """The saved segments one customer is in, answered by a single query over that customer."""
+    """The saved segments one customer is in, answered by queries over that customer alone:
+    as few as keep each query within one rule tree's budget of list values."""
     segments = list(segment_list()[:limit])
-    if not segments:
-        return []
-    flags = {
-        f"in_{segment.pk}": Case(
-            When(compile_rules(segment_rules(segment)), then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        )
-        for segment in segments
-    }
-    row = Customer.objects.filter(pk=customer_id).annotate(**flags).values(*flags).first()
-    if row is None:
-        return []
-    return [segment for segment in segments if row[f"in_{segment.pk}"]]
+    batches: list[list[tuple[Segment, RuleGroup]]] = [[]]
+    values = 0
+    for segment in segments:
+        rules = segment_rules(segment)
+        size = rule_tree_list_items(rules)
+        if batches[-1] and values + size > MAX_RULE_TREE_LIST_ITEMS:
+            batches.append([])
+            values = 0
+        batches[-1].append((segment, rules))
+        values += size
+    found: list[Segment] = []
+    for batch in batches:
+        if not batch:
+            continue
+        flags = {
+            f"in_{segment.pk}": Case(
+                When(compile_rules(rules), then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+            for segment, rules in batch
+        }
+        row = Customer.objects.filter(pk=customer_id).annotate(**flags).values(*flags).first()
+        if row is None:
+            return []
+        found.extend(segment for segment, _rules in batch if row[f"in_{segment.pk}"])
+    return found
 
 
 def segment_rules(segment: Segment) -> RuleGroup:
@@ -169,15 +186,37 @@ def segment_funnel(
     if snapshot is not None:
         counts = snapshot.funnel_counts(prefixes, today=day)
     else:
-        filters = [compile_rules(prefix, today=day) for prefix in prefixes]
-        totals = Customer.objects.aggregate(
-            **{
-                f"step_{i}": Count("pk", filter=q) if q else Count("pk")
-                for i, q in enumerate(filters)
-            }
-        )
-        counts = [totals[f"step_{i}"] for i in range(len(filters))]
+        counts = _funnel_counts(rules, today=day)
     return [{"label": label, "count": count} for label, count in zip(labels, counts, strict=True)]
+
+
+def _funnel_counts(rules: RuleGroup, *, today: date) -> list[int]:
+    """The funnel's counts in one scan, each condition once in the SQL (counting each prefix
+    separately would repeat the first condition in every step: quadratic in the rule tree).
+
+    Each customer gets the index of the first top-level condition it fails (`all`) or passes
+    (`any`); step i of `all` counts those that fail none up to i, step i of `any` those that
+    pass one up to i.
+    """
+    steps = [
+        compile_rules(RuleGroup(match="all", conditions=[node]), today=today)
+        for node in rules.conditions
+    ]
+    first = Case(
+        *(When(~q if rules.match == "all" else q, then=Value(i)) for i, q in enumerate(steps)),
+        default=Value(len(steps)),
+        output_field=IntegerField(),
+    )
+    histogram = dict(
+        Customer.objects.annotate(first=first)
+        .values("first")
+        .annotate(customers=Count("pk"))
+        .order_by()
+        .values_list("first", "customers")
+    )
+    if rules.match == "all":
+        return [sum(n for at, n in histogram.items() if at > i) for i in range(len(steps))]
+    return [sum(n for at, n in histogram.items() if at <= i) for i in range(len(steps))]
 
 
 def segment_members(
@@ -192,27 +231,33 @@ def segment_members(
 
 
 def segment_export_rows(
-    *, segment: Segment, chunk_size: int = 2000, today: date | None = None
+    *,
+    segment: Segment,
+    chunk_size: int = 2000,
+    today: date | None = None,
+    timeout_seconds: float | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Every member as a row of EXPORT_COLUMNS plus their tags, in constant memory.
 
     Pages by id (keyset), so no database cursor stays open between chunks and no driver
-    buffers the whole result (PyMySQL would).
+    buffers the whole result (PyMySQL would). Each chunk's statements run under
+    `timeout_seconds` when given (StatementTimeoutError past it).
     """
     members = segment_members(segment=segment, today=today or today_in_zone())
     last_id = 0
     while True:
-        chunk = list(members.filter(id__gt=last_id).values_list(*EXPORT_COLUMNS)[:chunk_size])
-        if not chunk:
-            return
-        ids = [row[0] for row in chunk]
-        tags: dict[int, list[str]] = {}
-        for customer_id, name in (
-            CustomerTag.objects.filter(customer_id__in=ids)
-            .order_by("customer_id", "name")
-            .values_list("customer_id", "name")
-        ):
-            tags.setdefault(customer_id, []).append(name)
+        with statement_timeout(timeout_seconds) if timeout_seconds else nullcontext():
+            chunk = list(members.filter(id__gt=last_id).values_list(*EXPORT_COLUMNS)[:chunk_size])
+            if not chunk:
+                return
+            ids = [row[0] for row in chunk]
+            tags: dict[int, list[str]] = {}
+            for customer_id, name in (
+                CustomerTag.objects.filter(customer_id__in=ids)
+                .order_by("customer_id", "name")
+                .values_list("customer_id", "name")
+            ):
+                tags.setdefault(customer_id, []).append(name)
         for row in chunk:
             yield (*row, " ".join(tags.get(row[0], [])))
         last_id = ids[-1]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
+from minicrm.core.statement_timeout import statement_timeout, worker_timeout_seconds
 
 from .compiler import customers_matching, today_in_zone
 from .models import Segment, SegmentSize, SegmentSizeSchedule
@@ -121,7 +122,10 @@ def segment_size_record(*, segment_id: int, today: date | None = None) -> Segmen
         return None
     day = today or today_in_zone()
     group: RuleGroup = parse_rules(segment.rules)
-    size = customers_matching(group, today=day).count()
+    # Past the budget the task fails with StatementTimeoutError (in its result and the log)
+    # instead of holding the worker; the previous size stays.
+    with statement_timeout(worker_timeout_seconds()):
+        size = customers_matching(group, today=day).count()
     now = timezone.now()
     with transaction.atomic():
         point, _created = SegmentSize.objects.update_or_create(

@@ -37,6 +37,7 @@ from django.db.models import BigIntegerField, Count
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from minicrm.core.statement_timeout import StatementTimeoutError, active_timeout_seconds
 from minicrm.customers.models import Customer, CustomerTag, Order
 
 from .compiler import day_start, today_in_zone
@@ -560,7 +561,19 @@ class CustomerSnapshot:
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._duck.execute(sql, params).fetchall())
+            budget = active_timeout_seconds()
+            if budget is None:
+                return list(self._duck.execute(sql, params).fetchall())
+            # The statement timeout of the enclosing request or task holds here too: DuckDB
+            # stops the query when interrupted (the lock keeps any other query off it).
+            timer = threading.Timer(budget, self._duck.interrupt)
+            timer.start()
+            try:
+                return list(self._duck.execute(sql, params).fetchall())
+            except duckdb.InterruptException as error:
+                raise StatementTimeoutError(budget) from error
+            finally:
+                timer.cancel()
 
     # --- For other readers (segment facts) --------------------------------------------------
 

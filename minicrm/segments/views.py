@@ -15,17 +15,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
 from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.core.limits import MAX_RULE_CONDITIONS, MAX_RULE_DEPTH
+from minicrm.core.statement_timeout import (
+    StatementTimeoutError,
+    statement_timeout,
+    web_timeout_seconds,
+)
 
 from .forms import SegmentForm
 from .models import Segment
-from .rules import (
-    EMPTY_RULES,
-    FIELDS,
-    MAX_CONDITIONS,
-    MAX_DEPTH,
-    RuleValidationError,
-    parse_rules,
-)
+from .rules import EMPTY_RULES, FIELDS, RuleValidationError, parse_rules
 from .selectors import (
     rules_describe,
     segment_funnel,
@@ -70,8 +69,8 @@ def builder_meta() -> dict[str, Any]:
             for spec in FIELDS
         ],
         "currency": settings.MINICRM_CURRENCY_SYMBOL,
-        "max_depth": MAX_DEPTH,
-        "max_conditions": MAX_CONDITIONS,
+        "max_depth": MAX_RULE_DEPTH,
+        "max_conditions": MAX_RULE_CONDITIONS,
     }
 
 
@@ -96,7 +95,11 @@ def audience_context(raw_rules: str) -> dict[str, Any]:
         group = parse_rules(raw_rules or json.dumps(EMPTY_RULES))
     except RuleValidationError as error:
         return {"preview": None, "errors": error.errors}
-    preview = segment_preview(rules=group)
+    try:
+        with statement_timeout(web_timeout_seconds()):
+            preview = segment_preview(rules=group)
+    except StatementTimeoutError as error:
+        return {"preview": None, "errors": [], "too_slow": error.message}
     total = preview["total_customers"]
     share = 100 * preview["count"] / total if total else 0.0
     return {
@@ -139,7 +142,14 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ]
         context["history_days"] = HISTORY_DAYS
     elif tab == "members":
-        context["page"] = _page(segment_members(segment=segment), request, MEMBERS_PAGE_SIZE)
+        try:
+            with statement_timeout(web_timeout_seconds()):
+                page = _page(segment_members(segment=segment), request, MEMBERS_PAGE_SIZE)
+                page.object_list = list(page.object_list)
+        except StatementTimeoutError as error:
+            context["members_error"] = error.message
+        else:
+            context["page"] = page
         context["export_url"] = reverse("api:export_segment", kwargs={"segment_id": segment.pk})
     return render(request, "segments/detail.html", context)
 
@@ -239,7 +249,11 @@ def segment_funnel_fragment(request: HttpRequest) -> HttpResponse:
         group = parse_rules(request.POST.get("rules") or json.dumps(EMPTY_RULES))
     except RuleValidationError:
         return render(request, "segments/_funnel.html", {"steps": []})
-    steps = segment_funnel(rules=group)
+    try:
+        with statement_timeout(web_timeout_seconds()):
+            steps = segment_funnel(rules=group)
+    except StatementTimeoutError as error:
+        return render(request, "segments/_funnel.html", {"steps": [], "too_slow": error.message})
     # The panel passes the total it just counted, so this request does not count it again; it
     # only scales the bars, so without it the widest step stands for the whole.
     try:

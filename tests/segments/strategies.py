@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from minicrm.segments.rules import FIELDS, MAX_DEPTH
+from minicrm.core.limits import MAX_RULE_DEPTH
+from minicrm.segments.rules import FIELDS
 
 from .reference import Person
 
@@ -103,6 +104,6 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
 def groups(draw: st.DrawFn, depth: int = 1) -> dict[str, Any]:
     children: list[dict[str, Any]] = []
     for _ in range(draw(st.integers(min_value=0, max_value=4 if depth == 1 else 3))):
-        nest = depth < MAX_DEPTH and draw(st.integers(0, 4)) == 0
+        nest = depth < MAX_RULE_DEPTH and draw(st.integers(0, 4)) == 0
         children.append(draw(groups(depth + 1)) if nest else draw(conditions()))
     return {"match": draw(st.sampled_from(["all", "any"])), "conditions": children}

@@ -11,8 +11,8 @@ from django.test import Client
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
+from minicrm.core.limits import MAX_RULE_CONDITIONS
 from minicrm.segments.models import Segment
-from minicrm.segments.rules import MAX_CONDITIONS
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory, UserFactory
 
@@ -83,7 +83,8 @@ def deep(levels: int) -> dict[str, Any]:
         (
             {
                 "match": "all",
-                "conditions": [{"field": "city", "operator": "is_empty"}] * (MAX_CONDITIONS + 1),
+                "conditions": [{"field": "city", "operator": "is_empty"}]
+                * (MAX_RULE_CONDITIONS + 1),
             },
             "",
         ),

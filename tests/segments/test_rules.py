@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from minicrm.core.limits import MAX_RULE_CONDITIONS
 from minicrm.segments.rules import (
     EMPTY_RULES,
     FIELDS,
-    MAX_CONDITIONS,
     Condition,
     RuleGroup,
     RuleValidationError,
@@ -241,7 +241,8 @@ def test_empty_rules_and_json_text_parse() -> None:
         (
             {
                 "match": "all",
-                "conditions": [{"field": "city", "operator": "is_empty"}] * (MAX_CONDITIONS + 1),
+                "conditions": [{"field": "city", "operator": "is_empty"}]
+                * (MAX_RULE_CONDITIONS + 1),
             },
             "",
             "At most 100 conditions",
