@@ -1,0 +1,243 @@
+"""A worker killed mid-import (SIGKILL, as the out-of-memory killer or a redeploy does it): the
+next worker resumes the import by itself after its last committed chunk, every order is stored
+once, the customers' stats equal a recount from their orders, and no task row stays RUNNING.
+
+Real `manage.py db_worker` processes on a SQLite file, with a 3-second lease so the test is quick.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CUSTOMERS = 500
+ORDERS = 20_000
+CHUNK_ROWS = 500
+CENT = Decimal("0.01")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("worker processes share a SQLite file here; this pass is for another database")
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_"))
+    }
+    return {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}",
+        "MINICRM_VAR_DIR": str(tmp_path / "var"),
+        "MINICRM_TASKS_BACKEND": "database",
+        "MINICRM_WORK_LEASE_SECONDS": "3",
+        "MINICRM_WORK_SWEEP_SECONDS": "1",
+        "MINICRM_IMPORT_CHUNK_ROWS": str(CHUNK_ROWS),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def manage(env: dict[str, str], *arguments: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def python(env: dict[str, str], code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def start_worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--interval",
+                "0.1",
+                "--no-startup-delay",
+                "--no-reload",
+                "--worker-id",
+                worker_id,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def rows(database: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database, timeout=30) as db:
+        return list(db.execute(sql, params))
+
+
+def wait_for(what: str, check: object, seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    pytest.fail(f"{what} did not happen within {seconds} s; worker log:\n{log.read_text()[-4000:]}")
+
+
+def write_files(folder: Path) -> tuple[Path, Path]:
+    customers = folder / "customers.csv"
+    customers.write_text(
+        "external_id,email\n" + "".join(f"C-{n},c{n}@example.com\n" for n in range(CUSTOMERS))
+    )
+    orders = folder / "orders.csv"
+    orders.write_text(
+        "external_id,customer_external_id,amount,ordered_at,status\n"
+        + "".join(
+            f"O-{n},C-{n % CUSTOMERS},{n % 997 + 1}.{n % 100:02d},2025-0{n % 9 + 1}-15,"
+            f"{'refunded' if n % 10 == 0 else 'completed'}\n"
+            for n in range(ORDERS)
+        )
+    )
+    return customers, orders
+
+
+@pytest.mark.slow
+def test_an_import_whose_worker_is_killed_is_finished_by_the_next_worker_exactly_once(
+    env: dict[str, str], tmp_path: Path, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    database = tmp_path / "crm.sqlite3"
+    log = tmp_path / "workers.log"
+    customers_csv, orders_csv = write_files(tmp_path)
+    manage(env, "migrate", "--noinput")
+    manage(env, "import_csv", str(customers_csv), "--kind", "customers")
+    # Queued through the database backend, as an upload on the imports page is.
+    import_id = int(
+        python(
+            env,
+            "from django.core.files import File\n"
+            "from minicrm.imports.services import import_create\n"
+            f"with open({str(orders_csv)!r}, 'rb') as f:\n"
+            "    print(import_create(file=File(f, name='orders.csv'), kind='orders',"
+            " created_by=None).pk)\n",
+        ).strip()
+    )
+
+    def progress() -> tuple[str, int]:
+        [(status, processed)] = rows(
+            database, "SELECT status, processed_rows FROM imports_import WHERE id = ?", import_id
+        )
+        return str(status), int(processed)  # type: ignore[call-overload]
+
+    first = start_worker(env, "first", log)
+    workers.append(first)
+    wait_for("a first chunk", lambda: progress()[1] >= 2 * CHUNK_ROWS, 120, log)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    status, processed_at_kill = progress()
+    assert status == "running"
+    assert 0 < processed_at_kill < ORDERS, "the import finished before the worker was killed"
+
+    second = start_worker(env, "second", log)
+    workers.append(second)
+
+    def finished() -> bool:
+        running = rows(
+            database,
+            "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'",
+        )
+        return progress()[0] == "succeeded" and running == [(0,)]
+
+    def resumed() -> bool:
+        return progress()[1] > processed_at_kill
+
+    wait_for("the import to move again", resumed, 60, log)
+    wait_for("the recovery", finished, 90, log)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
+
+    [stored] = rows(
+        database,
+        "SELECT status, total_rows, processed_rows, created, updated, unchanged, error_count,"
+        " recoveries, lease_token, lease_expires_at, notes FROM imports_import WHERE id = ?",
+        import_id,
+    )
+    assert stored[:10] == ("succeeded", ORDERS, ORDERS, ORDERS, 0, 0, 0, 1, "", None)
+    assert "the import was resumed automatically from there" in str(stored[10])
+    assert rows(database, "SELECT COUNT(*), COUNT(DISTINCT external_id) FROM customers_order") == [
+        (ORDERS, ORDERS)
+    ]
+    assert rows(database, "SELECT COUNT(*) FROM customers_customer") == [(CUSTOMERS,)]
+
+    # The stats equal a recount from the orders (only completed ones count).
+    spend: dict[int, Decimal] = defaultdict(Decimal)
+    count: dict[int, int] = defaultdict(int)
+    for customer_id, amount in rows(
+        database, "SELECT customer_id, amount FROM customers_order WHERE status = 'completed'"
+    ):
+        spend[int(customer_id)] += Decimal(str(amount)).quantize(CENT)  # type: ignore[call-overload]
+        count[int(customer_id)] += 1  # type: ignore[call-overload]
+    stats = {
+        int(customer_id): (Decimal(str(total)).quantize(CENT), int(orders))  # type: ignore[call-overload]
+        for customer_id, total, orders in rows(
+            database, "SELECT id, total_spend, order_count FROM customers_customer"
+        )
+    }
+    assert stats == {customer_id: (spend[customer_id], count[customer_id]) for customer_id in stats}
+    assert sum(count.values()) == ORDERS - ORDERS // 10
+
+    # The killed worker's task row tells the truth; the resumed run succeeded.
+    tasks = rows(
+        database,
+        "SELECT task_path, status, worker_ids, exception_class_path"
+        " FROM django_tasks_database_dbtaskresult ORDER BY enqueued_at",
+    )
+    import_tasks = [
+        task for task in tasks if task[0] == "minicrm.imports.tasks.import_process_task"
+    ]
+    assert import_tasks == [
+        (
+            "minicrm.imports.tasks.import_process_task",
+            "FAILED",
+            '["first"]',
+            "minicrm.core.leases.WorkerLostError",
+        ),
+        ("minicrm.imports.tasks.import_process_task", "SUCCESSFUL", '["second"]', ""),
+    ]
+    # A worker that stops cleanly leaves no heartbeat; the killed one's is kept for the record.
+    assert rows(database, "SELECT worker_id FROM core_workerheartbeat") == [("first",)]
