@@ -236,22 +236,49 @@ def test_median_of_an_odd_and_an_even_segment(known_base: dict[str, Customer]) -
     assert rules_facts(rules=parse_rules(even), today=TODAY)["segment"]["median_spend"] == 7250.0
 
 
+# Fixed identities for the known base. The names are short and common on purpose: each is a
+# substring of words the facts hold ("Ian" of "median", "Chan" of "orders_change", "Tom" of
+# "customers", "Chen" of "Chennai", "Day" of "days"), so only a whole-value check is sound.
+IDENTITIES = {
+    "A": ("Ian", "Chan", "ian.chan@zq-mail.test", "+91 98111 00417", "EXT-ZQ-000417"),
+    "B": ("Tom", "Day", "tom.day@zq-mail.test", "+91 98111 00418", "EXT-ZQ-000418"),
+    "C": ("Ann", "Chen", "ann.chen@zq-mail.test", "+91 98111 00419", "EXT-ZQ-000419"),
+    "D": ("Mumbai", "Pune", "mumbai.pune@zq-mail.test", "+91 98111 00420", "EXT-ZQ-000420"),
+    "E": ("Al", "Shareef", "al.shareef@zq-mail.test", "+91 98111 00421", "EXT-ZQ-000421"),
+    "F": ("Max", "Median", "max.median@zq-mail.test", "+91 98111 00422", "EXT-ZQ-000422"),
+}
+
+
+def _strings(value: object) -> list[str]:
+    """Every key and string value in a JSON document, at any depth."""
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in [str(key), *_strings(item)]]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
 def test_facts_never_hold_a_name_email_phone_or_external_id(
     known_base: dict[str, Customer],
 ) -> None:
+    for letter, (first, last, email, phone, external_id) in IDENTITIES.items():
+        Customer.objects.filter(pk=known_base[letter].pk).update(
+            first_name=first, last_name=last, email=email, phone=phone, external_id=external_id
+        )
+
     facts = rules_facts(rules=parse_rules(HIGH_SPENDERS), today=TODAY)
 
-    text = json.dumps(facts, ensure_ascii=False).lower()
-    for customer in known_base.values():
-        for value in [
-            customer.first_name,
-            customer.last_name,
-            customer.email,
-            customer.phone,
-            customer.external_id,
-        ]:
-            if value:
-                assert value.lower() not in text
+    # A name could only appear as a value (or a key) of its own: compare whole strings. D's
+    # "names" are also cities, so the check must tell a city from a person: cities are facts.
+    values = {text.casefold() for text in _strings(facts)}
+    names = {name.casefold() for person in IDENTITIES.values() for name in person[:2]}
+    assert values & names == {"mumbai", "pune"}
+    # Emails, phones (in any spacing) and external ids are long and unique: no substring at all.
+    text = json.dumps(facts, ensure_ascii=False).casefold()
+    tokens = [token for person in IDENTITIES.values() for token in person[2:]]
+    tokens += [person[3].replace(" ", "") for person in IDENTITIES.values()]
+    tokens += [person[2].split("@")[0] for person in IDENTITIES.values()]
+    assert [token for token in tokens if token.casefold() in text] == []
 
 
 @pytest.mark.parametrize("timezone_name", ["Asia/Kolkata", "America/New_York"])
