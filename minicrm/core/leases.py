@@ -112,6 +112,12 @@ def task_rows_fail_orphaned(*, now: datetime | None = None) -> int:
     this makes the row tell the truth. Returns how many rows were marked.
     """
     now = now or timezone.now()
+    # Read before writing: on SQLite even a DELETE that matches nothing waits for the write lock.
+    long_dead = WorkerHeartbeat.objects.filter(
+        expires_at__lt=now - timedelta(seconds=lease_seconds() * HEARTBEAT_KEEP_LEASES)
+    )
+    if long_dead.exists():
+        long_dead.delete()
     # A row claimed a moment ago may belong to a worker whose first heartbeat is on its way.
     started_before = now - timedelta(seconds=lease_seconds())
     running = list(
@@ -141,6 +147,4 @@ def task_rows_fail_orphaned(*, now: datetime | None = None) -> int:
         )
     if marked:
         logger.warning("Marked %s task row(s) of lost workers as failed", marked)
-    keep_after = now - timedelta(seconds=lease_seconds() * HEARTBEAT_KEEP_LEASES)
-    WorkerHeartbeat.objects.filter(expires_at__lt=keep_after).delete()
     return marked

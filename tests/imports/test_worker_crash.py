@@ -2,122 +2,32 @@
 next worker resumes the import by itself after its last committed chunk, every order is stored
 once, the customers' stats equal a recount from their orders, and no task row stays RUNNING.
 
-Real `manage.py db_worker` processes on a SQLite file, with a 3-second lease so the test is quick.
+Real `manage.py db_worker` processes on a SQLite file of their own (tests/core/worker_process.py),
+whatever database the pass is for: the test does not depend on it, so it runs once.
 """
 
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.core.worker_process import (
+    manage,
+    python,
+    rows,
+    running_task_rows,
+    start_worker,
+    wait_for,
+    worker_env,
+    worker_processes,
+)
+
 CUSTOMERS = 500
 ORDERS = 20_000
 CHUNK_ROWS = 500
 CENT = Decimal("0.01")
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    if os.environ.get("DATABASE_URL"):
-        pytest.skip("worker processes share a SQLite file here; this pass is for another database")
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_"))
-    }
-    return {
-        **base,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}",
-        "MINICRM_VAR_DIR": str(tmp_path / "var"),
-        "MINICRM_TASKS_BACKEND": "database",
-        "MINICRM_WORK_LEASE_SECONDS": "3",
-        "MINICRM_WORK_SWEEP_SECONDS": "1",
-        "MINICRM_IMPORT_CHUNK_ROWS": str(CHUNK_ROWS),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def manage(env: dict[str, str], *arguments: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def python(env: dict[str, str], code: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def start_worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "db_worker",
-                "--interval",
-                "0.1",
-                "--no-startup-delay",
-                "--no-reload",
-                "--worker-id",
-                worker_id,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-
-
-def rows(database: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(database, timeout=30) as db:
-        return list(db.execute(sql, params))
-
-
-def wait_for(what: str, check: object, seconds: float, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    pytest.fail(f"{what} did not happen within {seconds} s; worker log:\n{log.read_text()[-4000:]}")
 
 
 def write_files(folder: Path) -> tuple[Path, Path]:
@@ -137,10 +47,12 @@ def write_files(folder: Path) -> tuple[Path, Path]:
     return customers, orders
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_an_import_whose_worker_is_killed_is_finished_by_the_next_worker_exactly_once(
-    env: dict[str, str], tmp_path: Path, workers: list[subprocess.Popen[bytes]]
+    tmp_path: Path,
 ) -> None:
+    env = worker_env(tmp_path, MINICRM_IMPORT_CHUNK_ROWS=str(CHUNK_ROWS))
     database = tmp_path / "crm.sqlite3"
     log = tmp_path / "workers.log"
     customers_csv, orders_csv = write_files(tmp_path)
@@ -164,32 +76,29 @@ def test_an_import_whose_worker_is_killed_is_finished_by_the_next_worker_exactly
         )
         return str(status), int(processed)  # type: ignore[call-overload]
 
-    first = start_worker(env, "first", log)
-    workers.append(first)
-    wait_for("a first chunk", lambda: progress()[1] >= 2 * CHUNK_ROWS, 120, log)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
-    status, processed_at_kill = progress()
-    assert status == "running"
-    assert 0 < processed_at_kill < ORDERS, "the import finished before the worker was killed"
+    with worker_processes() as workers:
+        first = start_worker(env, "first", log)
+        workers.append(first)
+        wait_for("a first chunk", lambda: progress()[1] >= 2 * CHUNK_ROWS, 120, log)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        status, processed_at_kill = progress()
+        assert status == "running"
+        assert 0 < processed_at_kill < ORDERS, "the import finished before the worker was killed"
 
-    second = start_worker(env, "second", log)
-    workers.append(second)
+        second = start_worker(env, "second", log)
+        workers.append(second)
 
-    def finished() -> bool:
-        running = rows(
-            database,
-            "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'",
-        )
-        return progress()[0] == "succeeded" and running == [(0,)]
+        def finished() -> bool:
+            return progress()[0] == "succeeded" and running_task_rows(database) == 0
 
-    def resumed() -> bool:
-        return progress()[1] > processed_at_kill
+        def resumed() -> bool:
+            return progress()[1] > processed_at_kill
 
-    wait_for("the import to move again", resumed, 60, log)
-    wait_for("the recovery", finished, 90, log)
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=30) == 0
+        wait_for("the import to move again", resumed, 60, log)
+        wait_for("the recovery", finished, 90, log)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
 
     [stored] = rows(
         database,
