@@ -104,7 +104,7 @@ def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
     output = (tmp_path / "dev.log").read_text()
     assert "Traceback" not in output, output[-3000:]
     _assert_all_stopped(process, port)
-    # What manage.py run by hand from the checkout uses (README, "Everyday commands").
+    # What manage.py run by hand from the checkout uses (README, "Commands").
     assert (tmp_path / "var" / "dev.env").read_text().splitlines()[1:] == [
         "DJANGO_SETTINGS_MODULE=config.settings.base",
         "DJANGO_DEBUG=true",
