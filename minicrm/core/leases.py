@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -65,6 +65,8 @@ def lease_kept(renew: Callable[[], object], *, name: str) -> Iterator[None]:
         try:
             while not stop.wait(every):
                 try:
+                    # A connection broken by a database restart is replaced, not retried forever.
+                    close_old_connections()
                     renew()
                 except DatabaseError as error:
                     logger.warning("Could not renew the lease of %s: %s", name, error)

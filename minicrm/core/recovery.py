@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from minicrm.imports.services import imports_recover
 from minicrm.insights.services import insights_recover
@@ -76,6 +76,8 @@ def worker_heartbeat(*, worker_id: str) -> Iterator[None]:
         try:
             while not stop.wait(beat_every):
                 due = time.monotonic() - last_sweep >= sweep_seconds()
+                # This thread's connection: one broken by a database restart is replaced.
+                close_old_connections()
                 _tick(worker_id, sweep=due)
                 if due:
                     last_sweep = time.monotonic()
