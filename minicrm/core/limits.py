@@ -11,9 +11,19 @@ from decimal import Decimal
 # The largest request body read into memory (JSON, forms); larger ones are refused with 413
 # before parsing. CSV uploads stream to disk and have their own limit (MINICRM_MAX_IMPORT_BYTES).
 MAX_REQUEST_BODY_BYTES = 50 * 1024 * 1024
+# Ids in paths and filters: a positive 64-bit integer, the range of every database's key column
+# (a larger number overflows SQLite's driver before the query runs).
+MAX_ID = 2**63 - 1
+# Date filters (`ordered_from`, `ordered_to`): wide enough for any stored date, and far enough
+# from year 9999 that the next day and the conversion to any timezone stay valid dates.
+MIN_FILTER_DATE = date(1900, 1, 1)
+MAX_FILTER_DATE = date(2999, 12, 31)
 
 # --- Lists ----------------------------------------------------------------------------------
 MAX_PAGE_SIZE = 500
+# The deepest page: a table of 10M rows read one row per page. It keeps the offset (page x page
+# size) far inside a 64-bit integer; a page past the last row is an empty page, not an error.
+MAX_PAGE_NUMBER = 10_000_000
 
 # --- Rule trees -----------------------------------------------------------------------------
 # A segment's rules (DESIGN.md, "Segment rules"). Together these are the complexity budget of one

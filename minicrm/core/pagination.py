@@ -5,11 +5,11 @@ from typing import Any
 from django.db.models import QuerySet
 from ninja import Field, Schema
 
-MAX_PAGE_SIZE = 500
+from .limits import MAX_PAGE_NUMBER, MAX_PAGE_SIZE
 
 
 class PageParams(Schema):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE_NUMBER)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
 

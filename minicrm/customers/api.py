@@ -6,7 +6,7 @@ stored the same body comes back with 422 and a `detail`, so a client sending one
 4xx naming the field. Money is returned as a decimal string ("1499.00") so it stays exact.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from ninja import Field, Query, Router, Schema, Status
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.params import FilterDate, Id
 
 from .ingestion import MAX_BATCH_ROWS, BulkResult
 from .models import Customer, Order
@@ -81,7 +82,7 @@ class OrdersBulkIn(Schema):
     )
 
 
-class RowErrorOut(Schema):
+class BulkRowErrorOut(Schema):
     index: int = Field(description="0-based position of the row in `rows`")
     field: str
     message: str
@@ -91,7 +92,7 @@ class BulkOut(Schema):
     created: int
     updated: int
     unchanged: int
-    errors: list[RowErrorOut]
+    errors: list[BulkRowErrorOut]
 
 
 class BulkRejectedOut(BulkOut):
@@ -103,8 +104,9 @@ class CustomerFilter(Schema):
     city: str = ""
     country: str = ""
     tag: str = ""
-    spend_min: Decimal | None = Field(None, ge=0)
-    spend_max: Decimal | None = Field(None, ge=0)
+    # Within the total_spend column (14 digits, 2 places), so every database can compare them.
+    spend_min: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
+    spend_max: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
     has_orders: bool | None = None
     ordering: str = Field(
         DEFAULT_CUSTOMER_ORDERING, description="One of: " + ", ".join(CUSTOMER_ORDERINGS)
@@ -161,11 +163,11 @@ class CustomerPageOut(Schema):
 
 
 class OrderFilter(Schema):
-    customer_id: int | None = None
+    customer_id: Id | None = None
     customer_external_id: str = ""
     status: Order.Status | None = None
-    ordered_from: date | None = Field(None, description="First day, inclusive (YYYY-MM-DD)")
-    ordered_to: date | None = Field(None, description="Last day, inclusive (YYYY-MM-DD)")
+    ordered_from: FilterDate | None = Field(None, description="First day, inclusive (YYYY-MM-DD)")
+    ordered_to: FilterDate | None = Field(None, description="Last day, inclusive (YYYY-MM-DD)")
     ordering: str = Field(
         DEFAULT_ORDER_ORDERING, description="One of: " + ", ".join(ORDER_ORDERINGS)
     )
@@ -234,7 +236,7 @@ def customers_list(
     response=CustomerDetailOut,
     summary="One customer with stats, tags and recent orders",
 )
-def customers_detail(request: HttpRequest, customer_id: int) -> Customer:
+def customers_detail(request: HttpRequest, customer_id: Id) -> Customer:
     require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
     return customer_get(customer_id=customer_id)
 

@@ -9,6 +9,7 @@ from ninja.files import UploadedFile
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.params import Id
 
 from .models import Import
 from .selectors import import_error_report, import_get, import_list
@@ -17,7 +18,7 @@ from .services import import_create
 router = Router(tags=["imports"])
 
 
-class RowErrorOut(Schema):
+class ImportRowErrorOut(Schema):
     row: int
     field: str
     message: str
@@ -49,7 +50,7 @@ class ImportOut(Schema):
 
 
 class ImportDetailOut(ImportOut):
-    errors: list[RowErrorOut]
+    errors: list[ImportRowErrorOut]
 
 
 class ImportListOut(Schema):
@@ -75,7 +76,7 @@ def imports_list(request: HttpRequest, params: Query[PageParams]) -> dict[str, o
 @router.get(
     "/imports/{import_id}", response=ImportDetailOut, summary="One import: progress and row errors"
 )
-def import_detail(request: HttpRequest, import_id: int) -> Import:
+def import_detail(request: HttpRequest, import_id: Id) -> Import:
     return import_get(import_id=import_id)
 
 
@@ -85,7 +86,7 @@ def import_detail(request: HttpRequest, import_id: int) -> Import:
     url_name="import_errors_csv",
     openapi_extra={"responses": {200: {"description": "CSV file", "content": {"text/csv": {}}}}},
 )
-def import_errors_csv(request: HttpRequest, import_id: int) -> HttpResponse:
+def import_errors_csv(request: HttpRequest, import_id: Id) -> HttpResponse:
     # Also the import page's download link: the session authenticates a plain GET.
     import_ = import_get(import_id=import_id)
     response = HttpResponse(import_error_report(import_=import_), content_type="text/csv")

@@ -9,6 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.params import Id
 
 from .selectors import insight_get, insight_list
 from .services import (
@@ -23,7 +24,7 @@ router = Router(tags=["insights"])
 
 class InsightOut(Schema):
     id: int
-    segment_id: int
+    segment_id: Id
     status: str
     provider: str
     model: str
@@ -70,7 +71,7 @@ class ErrorOut(Schema):
     response={202: InsightOut},
     summary="Queue a new insight for the segment (marketer)",
 )
-def create_insight(request: HttpRequest, segment_id: int) -> Status:
+def create_insight(request: HttpRequest, segment_id: Id) -> Status:
     user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     return Status(202, insight_request(segment_id=segment_id, requested_by=user))
 
@@ -80,14 +81,14 @@ def create_insight(request: HttpRequest, segment_id: int) -> Status:
     response=InsightListOut,
     summary="The segment's insights, newest first",
 )
-def list_insights(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
+def list_insights(request: HttpRequest, segment_id: Id, page: Query[PageParams]) -> Any:
     return paginate(insight_list(segment_id=segment_id), page)
 
 
 @router.get(
     "/insights/{int:insight_id}", response=InsightOut, summary="One insight with its status"
 )
-def get_insight(request: HttpRequest, insight_id: int) -> Any:
+def get_insight(request: HttpRequest, insight_id: Id) -> Any:
     return insight_get(insight_id=insight_id)
 
 
@@ -107,6 +108,6 @@ def parse_text(request: HttpRequest, payload: ParseIn) -> Any:
     response={200: SuggestOut, 502: ErrorOut, 503: ErrorOut},
     summary="Three campaign message variants for an objective (marketer)",
 )
-def suggest_messages(request: HttpRequest, segment_id: int, payload: SuggestIn) -> Any:
+def suggest_messages(request: HttpRequest, segment_id: Id, payload: SuggestIn) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     return {"messages": messages_suggest(segment_id=segment_id, objective=payload.objective)}

@@ -16,6 +16,7 @@ from ninja import Query, Router, Schema, Status
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.params import Id
 from minicrm.core.statement_timeout import statement_timeout, web_timeout_seconds
 
 from .compiler import today_in_zone
@@ -200,7 +201,7 @@ def create_segment(request: HttpRequest, payload: SegmentIn) -> Any:
 
 
 @router.get("/segments/{int:segment_id}", response=SegmentOut, summary="One segment")
-def get_segment(request: HttpRequest, segment_id: int) -> Any:
+def get_segment(request: HttpRequest, segment_id: Id) -> Any:
     return segment_get(segment_id=segment_id)
 
 
@@ -209,7 +210,7 @@ def get_segment(request: HttpRequest, segment_id: int) -> Any:
     response={200: SegmentOut, 422: RulesErrorOut},
     summary="Change a segment's name, description or rules (marketer)",
 )
-def update_segment(request: HttpRequest, segment_id: int, payload: SegmentPatch) -> Any:
+def update_segment(request: HttpRequest, segment_id: Id, payload: SegmentPatch) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     try:
         segment_update(
@@ -224,7 +225,7 @@ def update_segment(request: HttpRequest, segment_id: int, payload: SegmentPatch)
 
 
 @router.delete("/segments/{int:segment_id}", response={204: None}, summary="Delete a segment")
-def delete_segment(request: HttpRequest, segment_id: int) -> Any:
+def delete_segment(request: HttpRequest, segment_id: Id) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     segment_delete(segment_id=segment_id)
     return Status(204, None)
@@ -235,7 +236,7 @@ def delete_segment(request: HttpRequest, segment_id: int) -> Any:
     response={200: MemberListOut, 503: TooSlowOut},
     summary="The segment's customers, by id, one page at a time",
 )
-def segment_customers(request: HttpRequest, segment_id: int, page: Query[PageParams]) -> Any:
+def segment_customers(request: HttpRequest, segment_id: Id, page: Query[PageParams]) -> Any:
     segment = segment_get(segment_id=segment_id)
     with statement_timeout(web_timeout_seconds()):
         return paginate(segment_members(segment=segment), page)
@@ -300,7 +301,7 @@ def export_lines(*, segment: Segment) -> Iterator[str]:
     summary="Every member as CSV, streamed (constant memory at any size)",
     response={200: None, 503: TooSlowOut},
 )
-def export_segment(request: HttpRequest, segment_id: int) -> StreamingHttpResponse:
+def export_segment(request: HttpRequest, segment_id: Id) -> StreamingHttpResponse:
     segment = segment_get(segment_id=segment_id)
     stamp = today_in_zone().isoformat()
     filename = f"segment-{slugify(segment.name) or segment.pk}-{stamp}.csv"
