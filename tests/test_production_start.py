@@ -24,7 +24,8 @@ PASSWORD = "a long production password"
 # Every step is a fresh process on a fresh file; none may take longer than this.
 STEP_SECONDS = 240
 
-pytestmark = [pytest.mark.once, pytest.mark.slow]
+# Several processes start one after another, each bounded; the whole may outlast the default.
+pytestmark = [pytest.mark.once, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:

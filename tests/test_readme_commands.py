@@ -24,7 +24,8 @@ README = ROOT / "README.md"
 # Each step starts a process or two on a small SQLite file.
 STEP_SECONDS = 240
 
-pytestmark = [pytest.mark.once]
+# Several processes start one after another, each bounded; the whole may outlast the default.
+pytestmark = [pytest.mark.once, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:

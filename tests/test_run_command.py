@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # bin/dev runs on SQLite and does not depend on the database under test: one pass runs it.
-pytestmark = [pytest.mark.once, pytest.mark.slow]
+# Several processes start one after another, each bounded; the whole may outlast the default.
+pytestmark = [pytest.mark.once, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:

@@ -13,10 +13,12 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every benchmark smoke test measures SQLite whatever the database under test: `once`."""
+    """Every benchmark smoke test measures SQLite whatever the database under test: `once`.
+    Each script run is bounded by `run_script`; the test as a whole gets more than one run's."""
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.once)
+            item.add_marker(pytest.mark.timeout(900))
 
 
 def sqlite_env(**extra: str) -> dict[str, str]:

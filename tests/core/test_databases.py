@@ -61,6 +61,7 @@ def _migrate(url: str) -> str:
 
 
 @pytest.mark.once
+@pytest.mark.timeout(3 * MIGRATE_SECONDS + 2 * ADMIN_SECONDS)
 def test_migrations_apply_on_postgresql() -> None:
     url = service_url("MINICRM_TEST_POSTGRES_URL", "PostgreSQL")
     name = f"minicrm_migrate_{uuid.uuid4().hex[:10]}"
@@ -85,6 +86,7 @@ def test_migrations_apply_on_postgresql() -> None:
 
 
 @pytest.mark.once
+@pytest.mark.timeout(3 * MIGRATE_SECONDS + 2 * ADMIN_SECONDS)
 def test_migrations_apply_on_mariadb() -> None:
     url = service_url("MINICRM_TEST_MARIADB_URL", "MariaDB/MySQL")
     name = f"minicrm_migrate_{uuid.uuid4().hex[:10]}"
@@ -113,6 +115,7 @@ def test_migrations_apply_on_mariadb() -> None:
 
 
 @pytest.mark.once
+@pytest.mark.timeout(3 * MIGRATE_SECONDS + 2 * ADMIN_SECONDS)
 def test_migrations_apply_on_sqlite_in_wal_mode(tmp_path: Path) -> None:
     database = tmp_path / "fresh.sqlite3"
 
