@@ -141,3 +141,22 @@ def test_the_cache_table_migration_is_reversible_on_the_database_under_test() ->
         table = connection.ops.quote_name(CACHE_TABLE)
         cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (a constant name)
         assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.django_db
+def test_no_test_can_hang_a_run(pytestconfig: pytest.Config) -> None:
+    # pytest-timeout ends any test after five minutes, whatever it is blocked in ...
+    assert (pytestconfig.getini("timeout"), pytestconfig.getini("timeout_method")) == (
+        "300",
+        "thread",
+    )
+    # ... and a query that never returns fails its test after two minutes on a server.
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone() == ("2min",)
+        elif connection.vendor == "mysql":
+            cursor.execute("SELECT @@max_statement_time")
+            assert cursor.fetchone() == (120.0,)
+        else:
+            assert connection.vendor == "sqlite"  # in process: the pytest timeout covers it
