@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: a lock timeout is a 503 with Retry-After.
+    "minicrm.core.db_errors.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,7 +116,9 @@ if _engine == "django.db.backends.sqlite3":
     # without "database is locked" errors (DESIGN.md, "The flow").
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        # Seconds a writer waits for the write lock. A full batch (MAX_BATCH_ROWS) holds it for
+        # about 0.5-1.5 s, so 60 s lets some 40 batches queue; a writer past it answers 503.
+        "timeout": float(os.environ.get("MINICRM_SQLITE_BUSY_TIMEOUT", "60")),
         "transaction_mode": "IMMEDIATE",
         "init_command": (
             "PRAGMA journal_mode=WAL;"
