@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from minicrm.core.limits import MAX_RULE_LIST_ITEMS, MAX_RULE_TREE_LIST_ITEMS
-from minicrm.core.statement_timeout import StatementTimeoutError
+from minicrm.core.statement_timeout import StatementTimeoutError, statement_timeout
 from minicrm.customers.models import Customer
 from minicrm.insights.facts import rules_facts
 from minicrm.segments import api as segments_api
@@ -21,6 +21,7 @@ from minicrm.segments.models import Segment, SegmentSize
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.selectors import segment_funnel, segments_for_customer
 from minicrm.segments.services import segment_create, segment_size_record
+from minicrm.segments.snapshot import CustomerSnapshot
 from tests.factories import CustomerFactory
 
 from .slow_sql import run_slow_query
@@ -264,3 +265,15 @@ def test_an_export_chunk_runs_under_the_web_budget(api_client: Client) -> None:
     ):
         response = api_client.get(f"/api/v1/segments/{segment.pk}/export")
     assert response.status_code == 503
+
+
+@pytest.mark.django_db
+def test_a_snapshot_query_past_the_budget_is_interrupted() -> None:
+    CustomerFactory(external_id="a")
+    snapshot = CustomerSnapshot()
+    snapshot.load()
+    slow_sql = "SELECT COUNT(*) FROM range(100000000000) AS t(i) WHERE i % 7 = 3"
+    with pytest.raises(StatementTimeoutError), statement_timeout(TINY):
+        snapshot.fetch(slow_sql, [])
+    # The copy still answers, and without a budget nothing is interrupted.
+    assert snapshot.total() == 1
