@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET
 
 from minicrm.core.errors import NotFoundError
+from minicrm.core.limits import MAX_PAGE_NUMBER
 from minicrm.segments.selectors import segments_for_customer
 
 from .models import Customer, Order
@@ -131,7 +132,7 @@ def _count(queryset: QuerySet[Customer], *, filtered: bool) -> tuple[int, bool]:
 
 def _page_number(request: HttpRequest) -> int:
     try:
-        return max(1, int(request.GET.get("page", "1")))
+        return min(max(1, int(request.GET.get("page", "1"))), MAX_PAGE_NUMBER)
     except ValueError:
         return 1
 
