@@ -68,6 +68,14 @@ def _start(env: dict[str, str], output: int | IO[str], terminal: bool = False) -
 
 def _assert_all_stopped(process: subprocess.Popen, port: int) -> None:
     # Nothing is left behind: no process of the group survives and nobody listens on the port.
+    # (A process that just ended stays listed until its parent, or init, reaps it.)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
     with pytest.raises(ConnectionRefusedError):
