@@ -133,7 +133,7 @@ def test_the_readme_commands_work_when_pasted_after_bin_dev(tmp_path: Path) -> N
         "print(C.objects.count(), C.objects.get(external_id='C-1').first_name)",
     )
     assert counts.splitlines()[-1].split() == ["201", "Ada"]
-    assert (checkout / "customers.csv").is_file()
+    assert (checkout / "var" / "customers.csv").is_file()
 
 
 def test_a_missing_secret_key_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
