@@ -15,10 +15,11 @@ from ninja import Field, Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.core.limits import MAX_BATCH_ROWS
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import FilterDate, Id
 
-from .ingestion import MAX_BATCH_ROWS, BulkResult
+from .ingestion import BulkResult
 from .models import Customer, Order
 from .selectors import (
     CUSTOMER_ORDERINGS,
