@@ -117,7 +117,7 @@ if _engine == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # Seconds a writer waits for the write lock. A full batch (MAX_BATCH_ROWS) holds it for
-        # about 0.5-1.5 s, so 60 s lets some 40 batches queue; a writer past it answers 503.
+        # 1-2.5 s, so 24 or more full batches can queue; a writer past it answers 503.
         "timeout": float(os.environ.get("MINICRM_SQLITE_BUSY_TIMEOUT", "60")),
         "transaction_mode": "IMMEDIATE",
         "init_command": (

@@ -242,6 +242,18 @@ def test_the_api_answers_an_overflow_with_a_row_error_and_reads_stay_readable(
     detail = api_client.get(f"/api/v1/customers/{customer_id}")
     assert detail.status_code == 200
     assert detail.json()["total_spend"] == "999999999999.99"
+    rules = {
+        "match": "all",
+        "conditions": [{"field": "avg_order_value", "operator": "gte", "value": 1000}],
+    }
+    preview = api_client.post(
+        "/api/v1/segments/preview?funnel=false",
+        data=json.dumps({"rules": rules}),
+        content_type="application/json",
+    )
+    assert preview.status_code == 200
+    assert preview.json()["count"] == 1
+    assert [item["total_spend"] for item in preview.json()["sample"]] == ["999999999999.99"]
 
 
 def test_a_csv_import_reports_an_overflowing_order_as_a_row_error(settings: Any, tmp_path: Path):
