@@ -91,7 +91,17 @@ def worker_heartbeat(*, worker_id: str) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+        _forget(worker_id)
+
+
+def _forget(worker_id: str) -> None:
+    # The worker may stop on a signal in the middle of a query, which leaves the connection
+    # unusable: a fresh one removes the heartbeat. If even that fails, the heartbeat expires.
+    for attempt in (1, 2):
         try:
             worker_forget(worker_id=worker_id)
-        except DatabaseError as error:
-            logger.warning("Worker %s: could not remove its heartbeat: %s", worker_id, error)
+            return
+        except Exception as error:  # noqa: BLE001 (stopping must not fail; logged)
+            connection.close()
+            if attempt == 2:
+                logger.warning("Worker %s: could not remove its heartbeat: %s", worker_id, error)

@@ -1,23 +1,24 @@
 """A worker that starts after another died mid-insight: its start-up sweep queues the insight
 again, generates it, and marks the dead worker's task row failed, with nobody pressing anything.
 
-A real `manage.py db_worker` on a SQLite file of its own (tests/core/worker_process.py); the state
-the dead worker left is written the way a SIGKILL leaves it.
+A real `manage.py db_worker` on a database of its own on this pass's server
+(tests/core/worker_process.py); the state the dead worker left is written as a SIGKILL leaves it.
 """
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
 from .worker_process import (
+    WorkerDatabase,
+    decoded,
     manage,
     python,
-    rows,
     running_task_rows,
     start_worker,
     wait_for,
+    worker_database,
     worker_env,
     worker_processes,
 )
@@ -58,19 +59,22 @@ print(insight.pk)
 """
 
 
-@pytest.mark.once
 @pytest.mark.slow
 def test_a_new_worker_recovers_the_insight_a_killed_worker_left_running(tmp_path: Path) -> None:
-    env = worker_env(tmp_path)
-    database = tmp_path / "crm.sqlite3"
-    log = tmp_path / "workers.log"
+    with worker_database(tmp_path) as database:
+        recover_at_start_up(tmp_path, database)
+
+
+def recover_at_start_up(folder: Path, database: WorkerDatabase) -> None:
+    env = worker_env(folder, database)
+    log = folder / "workers.log"
     manage(env, "migrate", "--noinput")
     insight_id = int(python(env, LEFT_BY_A_KILLED_WORKER).strip())
 
     def insight() -> tuple[object, ...]:
-        [row] = rows(
-            database,
-            "SELECT status, attempts, error, lease_token, facts FROM insights_insight WHERE id = ?",
+        [row] = database.rows(
+            "SELECT status, attempts, error, lease_token, facts FROM insights_insight"
+            " WHERE id = %s",
             insight_id,
         )
         return row
@@ -78,23 +82,23 @@ def test_a_new_worker_recovers_the_insight_a_killed_worker_left_running(tmp_path
     with worker_processes() as workers:
         worker = start_worker(env, "new", log)
         workers.append(worker)
-
-        def recovered() -> bool:
-            return insight()[0] == "succeeded" and running_task_rows(database) == 0
-
-        wait_for("the recovery", recovered, 90, log)
+        wait_for(
+            "the recovery",
+            lambda: insight()[0] == "succeeded" and running_task_rows(database) == 0,
+            90,
+            log,
+        )
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
+        assert worker.wait(timeout=30) == 0, log.read_text()[-4000:]
 
     status, attempts, error, token, facts = insight()
     assert (status, attempts, error, token) == ("succeeded", 2, "", "")
-    assert json.loads(str(facts))["segment"]["customers"] == 30
-    tasks = rows(
-        database,
+    assert decoded(facts)["segment"]["customers"] == 30
+    tasks = database.rows(
         "SELECT status, worker_ids, exception_class_path FROM django_tasks_database_dbtaskresult"
-        " WHERE task_path = 'minicrm.insights.tasks.insight_generate_task' ORDER BY enqueued_at",
+        " WHERE task_path = 'minicrm.insights.tasks.insight_generate_task' ORDER BY enqueued_at"
     )
-    assert tasks == [
-        ("FAILED", '["dead"]', "minicrm.core.leases.WorkerLostError"),
-        ("SUCCESSFUL", '["new"]', ""),
+    assert [(status, decoded(workers), error) for status, workers, error in tasks] == [
+        ("FAILED", ["dead"], "minicrm.core.leases.WorkerLostError"),
+        ("SUCCESSFUL", ["new"], ""),
     ]

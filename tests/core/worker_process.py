@@ -1,26 +1,105 @@
-"""Real `manage.py db_worker` processes on a SQLite file, for the tests that kill workers.
+"""Real `manage.py db_worker` processes, for the tests that kill workers.
 
-The processes share a file of their own (whatever database the pass is for), with a 3-second lease
-and a 1-second sweep so that recovery takes seconds.
+The workers share a database of their own on the server of this pass (a SQLite file, or a fresh
+PostgreSQL or MariaDB database that is always dropped afterwards), with a 3-second lease and a
+1-second sweep so that recovery takes seconds. The test reads it with the plain driver.
 """
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+import pymysql
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
 
 
-def worker_env(folder: Path, **extra: str) -> dict[str, str]:
-    """This process's environment without its database and app settings, pointed at a file."""
+@dataclass(frozen=True)
+class WorkerDatabase:
+    """The workers' database: its URL for Django, and reads for the test."""
+
+    url: str
+    vendor: str
+
+    def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Run a query written with %s placeholders (JSON columns: see `decoded`)."""
+        if self.vendor == "sqlite":
+            with closing(sqlite3.connect(urlsplit(self.url).path, timeout=30)) as lite:
+                return list(lite.execute(sql.replace("%s", "?"), params))
+        if self.vendor == "postgresql":
+            with psycopg.connect(self.url, autocommit=True) as postgres:
+                return [tuple(row) for row in postgres.execute(sql.encode(), params).fetchall()]
+        with _mysql(self.url) as maria:
+            cursor = maria.cursor()
+            cursor.execute(sql, params)
+            found = [tuple(row) for row in cursor.fetchall()]
+        return found
+
+
+def _mysql(url: str, database: str | None = None) -> "pymysql.connections.Connection[Any]":
+    parts = urlsplit(url)
+    return pymysql.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        database=parts.path.lstrip("/") if database is None else database,
+        autocommit=True,
+    )
+
+
+def decoded(value: Any) -> Any:
+    """A JSON column as its value, whichever driver read it (SQLite and MariaDB give text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@contextmanager
+def worker_database(folder: Path) -> Iterator[WorkerDatabase]:
+    """A database for the workers on this pass's server; a server database is always dropped."""
+    server = os.environ.get("DATABASE_URL", "")
+    if not server:
+        yield WorkerDatabase(url=f"sqlite:///{folder / 'crm.sqlite3'}", vendor="sqlite")
+        return
+    name = (os.environ.get("DATABASE_TEST_NAME") or f"test_minicrm_{os.getpid()}") + "_workers"
+    parts = urlsplit(server)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    if parts.scheme.startswith("postgres"):
+        statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"']
+        with psycopg.connect(server, autocommit=True) as postgres:
+            for statement in statements:
+                postgres.execute(statement.encode())
+        try:
+            yield WorkerDatabase(url=url, vendor="postgresql")
+        finally:
+            with psycopg.connect(server, autocommit=True) as postgres:
+                postgres.execute(statements[0].encode())
+        return
+    with _mysql(server) as maria:
+        maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        maria.cursor().execute(
+            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+    try:
+        yield WorkerDatabase(url=url, vendor="mysql")
+    finally:
+        with _mysql(server) as maria:
+            maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def worker_env(folder: Path, database: WorkerDatabase, **extra: str) -> dict[str, str]:
+    """This process's environment without its database and app settings, pointed at `database`."""
     base = {
         key: value
         for key, value in os.environ.items()
@@ -29,7 +108,7 @@ def worker_env(folder: Path, **extra: str) -> dict[str, str]:
     return {
         **base,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{folder / 'crm.sqlite3'}",
+        "DATABASE_URL": database.url,
         "MINICRM_VAR_DIR": str(folder / "var"),
         "MINICRM_TASKS_BACKEND": "database",
         "MINICRM_WORK_LEASE_SECONDS": str(LEASE_SECONDS),
@@ -45,7 +124,7 @@ def manage(env: dict[str, str], *arguments: str) -> str:
 
 
 def python(env: dict[str, str], code: str) -> str:
-    """Run `code` with Django set up against the file; returns what it printed."""
+    """Run `code` with Django set up against the workers' database; returns what it printed."""
     return _run(env, ["-c", "import django; django.setup()\n" + code])
 
 
@@ -88,16 +167,13 @@ def start_worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.P
 def worker_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Worker processes a test starts; any still alive at the end is killed."""
     started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-
-
-def rows(database: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(database, timeout=30) as db:
-        return list(db.execute(sql, params))
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
 
 
 def wait_for(what: str, check: Callable[[], bool], seconds: float, log: Path) -> None:
@@ -106,12 +182,12 @@ def wait_for(what: str, check: Callable[[], bool], seconds: float, log: Path) ->
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.02)
+        time.sleep(0.05)
     pytest.fail(f"{what} did not happen within {seconds} s; worker log:\n{log.read_text()[-4000:]}")
 
 
-def running_task_rows(database: Path) -> int:
-    [(count,)] = rows(
-        database, "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'"
+def running_task_rows(database: WorkerDatabase) -> int:
+    [(count,)] = database.rows(
+        "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'"
     )
-    return int(count)  # type: ignore[call-overload]
+    return int(count)
