@@ -173,18 +173,16 @@ def segment_funnel(
     """
     day = today or today_in_zone()
     labels: list[str] = []
-    prefixes: list[RuleGroup] = []
-    for index, node in enumerate(rules.conditions):
-        prefixes.append(RuleGroup(match=rules.match, conditions=rules.conditions[: index + 1]))
+    for node in rules.conditions:
         if isinstance(node, RuleGroup):
             labels.append(rules_describe(RuleGroup(match="all", conditions=[node])))
         else:
             labels.append(condition_describe(node))
-    if not prefixes:
+    if not labels:
         return []
     snapshot = snapshot or preview_snapshot()
     if snapshot is not None:
-        counts = snapshot.funnel_counts(prefixes, today=day)
+        counts = snapshot.funnel_counts(rules, today=day)
     else:
         counts = _funnel_counts(rules, today=day)
     return [{"label": label, "count": count} for label, count in zip(labels, counts, strict=True)]
@@ -198,6 +196,8 @@ def _funnel_counts(rules: RuleGroup, *, today: date) -> list[int]:
     (`any`); step i of `all` counts those that fail none up to i, step i of `any` those that
     pass one up to i.
     """
+    if not rules.conditions:
+        return []
     steps = [
         compile_rules(RuleGroup(match="all", conditions=[node]), today=today)
         for node in rules.conditions

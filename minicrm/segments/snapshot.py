@@ -552,12 +552,30 @@ class CustomerSnapshot:
             row[0] for row in self._fetch(f"SELECT id FROM customers WHERE {sql} {order}", params)
         ]
 
-    def funnel_counts(self, steps: list[RuleGroup], *, today: date) -> list[int]:
+    def funnel_counts(self, rules: RuleGroup, *, today: date) -> list[int]:
+        """The funnel of the rules' top-level conditions (see `selectors._funnel_counts`): each
+        condition once in the SQL, the index of the first one each customer fails (`all`) or
+        passes (`any`) counted in one scan. A NULL test counts as not passed, as in WHERE."""
+        if not rules.conditions:
+            return []
         with self._lock:
             where = Where(today, self)
-            filters = [f"COUNT(*) FILTER (WHERE {where.group(step) or 'TRUE'})" for step in steps]
-        rows = self._fetch(f"SELECT {', '.join(filters)} FROM customers", where.params)
-        return [int(value) for value in rows[0]]
+            tests = [
+                where.group(RuleGroup(match="all", conditions=[node])) or "TRUE"
+                for node in rules.conditions
+            ]
+        when = "NOT COALESCE({}, FALSE)" if rules.match == "all" else "COALESCE({}, FALSE)"
+        cases = " ".join(
+            f"WHEN {when.format(test)} THEN {index}" for index, test in enumerate(tests)
+        )
+        first = f"CASE {cases} ELSE {len(tests)} END"
+        rows = self._fetch(
+            f"SELECT {first} AS first, COUNT(*) FROM customers GROUP BY first", where.params
+        )
+        histogram = {int(at): int(count) for at, count in rows}
+        if rules.match == "all":
+            return [sum(n for at, n in histogram.items() if at > i) for i in range(len(tests))]
+        return [sum(n for at, n in histogram.items() if at <= i) for i in range(len(tests))]
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -14,6 +14,7 @@ from minicrm.segments import duck_where
 from minicrm.segments import snapshot as snapshot_module
 from minicrm.segments.compiler import customers_matching
 from minicrm.segments.rules import parse_rules
+from minicrm.segments.selectors import _funnel_counts as segment_funnel_counts
 from minicrm.segments.snapshot import CustomerSnapshot
 
 from .reference import Evaluator, Person
@@ -79,6 +80,18 @@ def test_compiled_rules_select_what_the_reference_selects(zone: str) -> None:
                 assert found == expected, rules
                 columnar = {keys[pk] for pk in snapshot.matching_ids(group, today=TODAY)}
                 assert columnar == expected, ("snapshot", rules)
+                # The funnel (each top-level condition added in turn), counted in one scan.
+                canonical = group.to_dict()
+                funnel = [
+                    len(
+                        evaluator.select(
+                            {**canonical, "conditions": canonical["conditions"][:n]}, population
+                        )
+                    )
+                    for n in range(1, len(canonical["conditions"]) + 1)
+                ]
+                assert segment_funnel_counts(group, today=TODAY) == funnel, ("funnel", rules)
+                assert snapshot.funnel_counts(group, today=TODAY) == funnel, ("duck", rules)
             transaction.set_rollback(True)
 
     check()
