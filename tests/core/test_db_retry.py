@@ -26,8 +26,8 @@ def _wrapped(cause: Exception, kind: type[Exception] = OperationalError) -> Exce
     return error
 
 
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db_retry.time, "sleep", lambda _seconds: None)
 
 
@@ -55,6 +55,7 @@ def test_mariadb_deadlocks_are_retried_but_lock_wait_timeouts_are_not(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_sleep")
 def test_a_retryable_error_is_retried_until_the_work_succeeds() -> None:
     calls: list[int] = []
 
@@ -72,6 +73,7 @@ def test_a_retryable_error_is_retried_until_the_work_succeeds() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_sleep")
 def test_the_attempts_are_bounded_and_the_last_error_is_raised() -> None:
     calls: list[int] = []
     deadlock = _wrapped(_DriverError("deadlock detected", sqlstate="40P01"))
@@ -88,6 +90,7 @@ def test_the_attempts_are_bounded_and_the_last_error_is_raised() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_sleep")
 def test_other_errors_are_not_retried() -> None:
     calls: list[int] = []
 
@@ -123,7 +126,8 @@ def test_nothing_is_retried_inside_an_outer_transaction() -> None:
 @pytest.mark.server_database
 def test_a_real_deadlock_is_retried_and_both_transactions_succeed() -> None:
     """Two transactions lock two rows in opposite orders; the database picks a victim, which runs
-    again and succeeds."""
+    again after the backoff (without it, the retry can take the first row again before the
+    survivor gets it, and deadlock again) and succeeds."""
     if connection.vendor == "sqlite":
         pytest.skip("SQLite has no row locks: its writers never deadlock")
     first, second = CustomerFactory(), CustomerFactory()
@@ -150,5 +154,5 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed() -> None:
         )
 
     assert results == ["one", "two"]
-    assert len(attempts) == 3  # one victim ran twice
+    assert len(attempts) >= 3  # a victim ran again
     assert {first.pk, second.pk} == set(Customer.objects.values_list("pk", flat=True))
