@@ -105,39 +105,20 @@ def _unbounded(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[None
 @contextmanager
 def _postgresql(connection: BaseDatabaseWrapper, seconds: float) -> Iterator[None]:
     # SET LOCAL needs a transaction: the block gets one (a savepoint in an outer transaction),
-    # opened at its first statement so a block that runs none (the DuckDB path) costs nothing.
-    # In a savepoint, SET LOCAL would outlive the block, so the previous value is put back on
-    # the way out; a failed block rolls the savepoint back, which restores it too.
-    opened: list[Any] = []  # [atomic block, previous statement_timeout]
-
-    def bounded(
-        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        if not opened:
-            block = transaction.atomic(using=connection.alias)
-            opened.append(block)  # first: the savepoint's own statement comes through here
-            block.__enter__()
-            context["cursor"].execute(
+    # opened up front so that any atomic block inside nests within it. In a savepoint, SET
+    # LOCAL would outlive the block, so the previous value is put back on the way out; a failed
+    # block rolls the savepoint back, which restores it too.
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.execute(
                 "SELECT current_setting('statement_timeout'), "
                 "set_config('statement_timeout', %s, true)",
                 [f"{max(1, round(seconds * 1000))}ms"],
             )
-            opened.append(context["cursor"].fetchone()[0])
-        return execute(sql, params, many, context)
-
-    try:
-        with connection.execute_wrapper(bounded):
-            yield
-    except BaseException as error:
-        if opened:
-            opened[0].__exit__(type(error), error, error.__traceback__)
-        raise
-    if opened:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [opened[1]])
-        finally:
-            opened[0].__exit__(None, None, None)
+            row = cursor.fetchone()
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [row[0]])
 
 
 @contextmanager

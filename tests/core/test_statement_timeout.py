@@ -56,3 +56,12 @@ def test_other_database_errors_are_not_reported_as_timeouts() -> None:
     ):
         cursor.execute("SELECT * FROM no_such_table_here")
     assert not isinstance(caught.value, StatementTimeoutError)
+
+
+@pytest.mark.django_db
+def test_atomic_blocks_and_writes_inside_the_block_work() -> None:
+    with statement_timeout(5):
+        with transaction.atomic():
+            CustomerFactory(external_id="inside")
+        assert Customer.objects.filter(external_id="inside").exists()
+    assert Customer.objects.filter(external_id="inside").count() == 1
