@@ -337,7 +337,14 @@ def _rows_validate_each(
             parsed.append((index, model.model_validate(raw)))
         except ValidationError as error:
             errors.extend(
-                RowError(index, ".".join(str(part) for part in item["loc"]), _message(item))
+                RowError(index, _field_name(item["loc"]), _message(item))
                 for item in error.errors(include_url=False, include_input=False)
             )
     return parsed, errors
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    # An unknown field is named by the caller's key, which is kept (in an import's errors too):
+    # a NUL or lone surrogate in it is shown as an escape.
+    name = ".".join(str(part) for part in loc)
+    return name.encode("unicode_escape").decode("ascii") if text_problem(name) else name

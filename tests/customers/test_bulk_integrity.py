@@ -288,6 +288,7 @@ def test_customer_text_a_database_refuses_is_a_row_error_naming_the_field() -> N
         {"external_id": "C-7", "phone": 12, "last_name": "\udfff"},
         {"external_id": "C-\x008"},
         {"external_id": "C-\ud8009"},
+        {"external_id": "C-10", "no\x00te": "x"},
     ]
 
     result = customers_bulk_upsert(rows=rows)
@@ -303,7 +304,10 @@ def test_customer_text_a_database_refuses_is_a_row_error_naming_the_field() -> N
         (7, "last_name", SURROGATE),
         (8, "external_id", NUL),
     ]
-    assert [(error.index, error.field) for error in result.errors[8:]] == [(9, "external_id")]
+    assert [(error.index, error.field) for error in result.errors[8:]] == [
+        (9, "external_id"),
+        (10, "no\\x00te"),
+    ]
     assert list(Customer.objects.values_list("external_id", flat=True)) == ["C-ok"]
 
 
