@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
-from ninja import NinjaAPI, Router, Schema
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
@@ -194,20 +194,6 @@ api.add_router("/", customers_router)
 api.add_router("/", imports_router)
 api.add_router("/", segments_router)
 api.add_router("/", insights_router)
-
-# Mounted last, so only URLs no route matched reach it (`/api/v1/segments/abc`, a typo): they get
-# a JSON 404 like every other API error, not Django's HTML page.
-unknown_urls = Router()
-
-
-@unknown_urls.api_operation(
-    ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:unknown}", auth=None, include_in_schema=False
-)
-def unknown_url(request: HttpRequest, unknown: str) -> HttpResponse:
-    return api.create_response(request, {"detail": "No such API URL."}, status=404)
-
-
-api.add_router("/", unknown_urls)
 
 
 @api.exception_handler(ApplicationError)
