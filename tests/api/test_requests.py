@@ -367,3 +367,13 @@ def test_the_customer_list_page_serves_a_page_past_the_deepest(viewer_client: Cl
     response = viewer_client.get("/customers/?page=9223372036854775807")
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "2025-1-5", "2025-01-05T00:00"])
+def test_a_date_filter_takes_only_a_day_written_as_yyyy_mm_dd(
+    api_client: Client, value: str
+) -> None:
+    response = api_client.get("/api/v1/orders", {"ordered_from": value})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "ordered_from"]
