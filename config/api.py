@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI, Schema
@@ -24,6 +25,7 @@ from pydantic import ConfigDict
 
 from minicrm.accounts.api import router as accounts_router
 from minicrm.accounts.api_auth import api_auth
+from minicrm.core.db_errors import database_busy_response, is_lock_timeout
 from minicrm.core.errors import ApplicationError
 from minicrm.core.limits import MAX_REQUEST_BODY_BYTES
 from minicrm.core.text import text_problem
@@ -229,6 +231,15 @@ def request_data_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpRe
         {"detail": f"The request body is larger than {MAX_REQUEST_BODY_BYTES:,} bytes."},
         status=413,
     )
+
+
+@api.exception_handler(OperationalError)
+def database_busy(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    # With DEBUG on, ninja answers what it does not handle with its own 500 page, so the
+    # DatabaseBusyMiddleware would never see a lock timeout: map it here too.
+    if is_lock_timeout(exc):
+        return database_busy_response(request)
+    raise exc
 
 
 @api.exception_handler(HttpError)

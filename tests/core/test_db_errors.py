@@ -105,3 +105,19 @@ def test_other_database_errors_still_fail_loudly(
 
     with pytest.raises(OperationalError, match="no such table"):
         api_client.post("/api/v1/orders/bulk", data={"rows": []}, content_type="application/json")
+
+
+def test_a_lock_timeout_answers_503_in_debug_mode_too(
+    api_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.DEBUG = True
+    locked = _wrapped(_real_sqlite_lock_error(tmp_path))
+    monkeypatch.setattr("minicrm.customers.api.orders_bulk_upsert", _raise(locked))
+
+    response = api_client.post(
+        "/api/v1/orders/bulk", data={"rows": []}, content_type="application/json"
+    )
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": BUSY_MESSAGE}
+    assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
