@@ -24,6 +24,16 @@ def service_url(variable: str, what: str) -> str:
     return url
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives the browser is a browser test, marked or not, so the passes that
+    deselect browser tests (`-m "not browser"`) never report it as a skip."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(
+            item, "fixturenames", ()
+        ):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture
 def admin(db: None) -> User:
     return AdminFactory()
