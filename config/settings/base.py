@@ -272,6 +272,11 @@ INSIGHT_SNAPSHOT_WAIT_SECONDS = float(os.environ.get("INSIGHT_SNAPSHOT_WAIT_SECO
 # every db_worker) resumes or fails that work: recovery within lease + sweep seconds.
 MINICRM_WORK_LEASE_SECONDS = float(os.environ.get("MINICRM_WORK_LEASE_SECONDS", "30"))
 MINICRM_WORK_SWEEP_SECONDS = float(os.environ.get("MINICRM_WORK_SWEEP_SECONDS", "10"))
+# What each sweep recovers, by name: every app with leased work names its recoverer here.
+MINICRM_WORK_RECOVERERS = {
+    "imports": "minicrm.imports.services.imports_recover",
+    "insights": "minicrm.insights.services.insights_recover",
+}
 # Rows an import stores per transaction (at most the bulk batch limit).
 MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))
 

@@ -11,13 +11,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
-
-from minicrm.imports.services import imports_recover
-from minicrm.insights.services import insights_recover
+from django.utils.module_loading import import_string
 
 from .leases import (
     RENEWALS_PER_LEASE,
@@ -30,20 +27,17 @@ from .leases import (
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Recovered:
-    imports: int
-    insights: int
-    task_rows: int
+def work_recover() -> dict[str, int]:
+    """One sweep: the work of each app whose lease expired, then task rows of lost workers.
 
-
-def work_recover() -> Recovered:
-    """One sweep: imports and insights whose lease expired, then task rows of lost workers."""
-    return Recovered(
-        imports=imports_recover(),
-        insights=insights_recover(),
-        task_rows=task_rows_fail_orphaned(),
-    )
+    The apps' recoverers are named in settings (MINICRM_WORK_RECOVERERS), as Django names its
+    middleware, so core knows no app above it. Returns how many were handled, by name.
+    """
+    recovered = {
+        name: import_string(path)() for name, path in settings.MINICRM_WORK_RECOVERERS.items()
+    }
+    recovered["task_rows"] = task_rows_fail_orphaned()
+    return recovered
 
 
 def sweep_seconds() -> float:

@@ -23,7 +23,7 @@ from minicrm.core.leases import (
     worker_forget,
 )
 from minicrm.core.models import WorkerHeartbeat
-from minicrm.core.recovery import Recovered, work_recover, worker_heartbeat
+from minicrm.core.recovery import work_recover, worker_heartbeat
 from minicrm.imports.models import Import
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_the_sweep_with_nothing_lost_changes_nothing() -> None:
         list(WorkerHeartbeat.objects.values()),
     )
 
-    assert work_recover() == Recovered(imports=0, insights=0, task_rows=0)
+    assert work_recover() == {"imports": 0, "insights": 0, "task_rows": 0}
 
     assert (list(DBTaskResult.objects.values()), list(WorkerHeartbeat.objects.values())) == before
 

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         recovered = work_recover()
         self.stdout.write(
-            f"Imports queued again or failed: {recovered.imports}; insights: "
-            f"{recovered.insights}; task rows of lost workers marked failed: "
-            f"{recovered.task_rows}."
+            f"Imports queued again or failed: {recovered['imports']}; insights: "
+            f"{recovered['insights']}; task rows of lost workers marked failed: "
+            f"{recovered['task_rows']}."
         )
