@@ -25,6 +25,8 @@ from pydantic import ConfigDict
 
 from minicrm.accounts.api import router as accounts_router
 from minicrm.accounts.api_auth import api_auth
+from minicrm.campaigns.api import router as campaigns_router
+from minicrm.campaigns.api_receipts import router as receipts_router
 from minicrm.core.db_errors import database_busy_response, is_lock_timeout
 from minicrm.core.errors import ApplicationError
 from minicrm.core.limits import MAX_REQUEST_BODY_BYTES
@@ -196,6 +198,8 @@ api.add_router("/", customers_router)
 api.add_router("/", imports_router)
 api.add_router("/", segments_router)
 api.add_router("/", insights_router)
+api.add_router("/", campaigns_router)
+api.add_router("/", receipts_router)
 
 
 @api.exception_handler(ApplicationError)

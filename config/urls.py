@@ -36,4 +36,5 @@ urlpatterns = [
     path("", include("minicrm.imports.urls")),
     path("", include("minicrm.segments.urls")),
     path("", include("minicrm.insights.urls")),
+    path("", include("minicrm.campaigns.urls")),
 ]

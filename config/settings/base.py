@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "minicrm.imports",
     "minicrm.segments",
     "minicrm.insights",
+    "minicrm.campaigns",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,22 @@ MINICRM_WORK_RECOVERERS = {
 }
 # Rows an import stores per transaction (at most the bulk batch limit).
 MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))
+
+# --- Campaigns ------------------------------------------------------------------------------
+# Where recipients reach this CRM: the unsubscribe links in messages are absolute.
+MINICRM_PUBLIC_URL = os.environ.get("MINICRM_PUBLIC_URL", "http://127.0.0.1:8000")
+# The webhook channel's messaging vendor (docs/design.md, "Campaign delivery"): batches are POSTed
+# to the URL, signed with the secret, and the vendor's receipts must carry the same signature.
+MINICRM_WEBHOOK_URL = os.environ.get("MINICRM_WEBHOOK_URL", "")
+MINICRM_WEBHOOK_SECRET = os.environ.get("MINICRM_WEBHOOK_SECRET", "")
+# The email channel: Django's SMTP backend, set up from the environment.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Mini CRM <crm@localhost>")
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

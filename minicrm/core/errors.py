@@ -22,3 +22,9 @@ class NotFoundError(ApplicationError):
 
 class ConflictError(ApplicationError):
     status_code = 409
+
+
+class InvalidInputError(ApplicationError):
+    """Input that reads but cannot be used (a template that does not compile, say): a 422."""
+
+    status_code = 422

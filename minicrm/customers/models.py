@@ -18,6 +18,8 @@ class Customer(TimeStampedModel):
     country = models.CharField(max_length=100, blank=True, db_index=True)
     attributes = models.JSONField(default=dict, blank=True)
     marketing_consent = models.BooleanField(default=True)
+    # Set by the unsubscribe link in a campaign message: no campaign reaches them again.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
     signed_up_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     # Stats over completed orders, written in the same transaction as every order change.

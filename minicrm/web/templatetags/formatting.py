@@ -4,21 +4,17 @@ from datetime import datetime
 from decimal import Decimal
 
 from django import template
-from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
+
+from minicrm.core import formatting
 
 register = template.Library()
 
 
 @register.filter
 def money(value: Decimal | float | int | None, places: int = 0) -> str:
-    if value is None:
-        return "—"
-    amount = round(float(value), places)
-    text = f"{abs(amount):,.{places}f}"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{settings.MINICRM_CURRENCY_SYMBOL}{text}"
+    return formatting.money(value, places)
 
 
 @register.filter
