@@ -62,6 +62,13 @@ class Campaign(models.Model):
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
 
+    # The performance summary (minicrm.campaigns.summary): aggregates only go to a provider.
+    summary = models.JSONField(null=True, blank=True)
+    summary_status = models.CharField(max_length=16, blank=True)  # "", queued, running, ...
+    summary_provider = models.CharField(max_length=32, blank=True)
+    summary_error = models.TextField(blank=True)
+    summary_at = models.DateTimeField(null=True, blank=True)
+
     # The worker delivering it keeps this lease alive; an expired lease means that worker is gone
     # and the recovery sweep queues the delivery again (minicrm.core.leases).
     lease_token = models.CharField(max_length=32, blank=True)
