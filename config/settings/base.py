@@ -277,6 +277,7 @@ MINICRM_WORK_SWEEP_SECONDS = float(os.environ.get("MINICRM_WORK_SWEEP_SECONDS", 
 MINICRM_WORK_RECOVERERS = {
     "imports": "minicrm.imports.services.imports_recover",
     "insights": "minicrm.insights.services.insights_recover",
+    "campaigns": "minicrm.campaigns.recovery.campaigns_recover",
 }
 # Rows an import stores per transaction (at most the bulk batch limit).
 MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))
@@ -296,6 +297,22 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Mini CRM <crm@localhost>")
+# Delivery (minicrm.campaigns.delivery): deliveries per worker batch (one vendor request, one
+# write of outcomes), and how often a batch that met a transient failure (vendor 5xx, 429 or
+# timeout, SMTP 4xx) is tried in all before its deliveries fail, waiting base x 2^n between tries.
+MINICRM_DELIVERY_BATCH_SIZE = int(os.environ.get("MINICRM_DELIVERY_BATCH_SIZE", "500"))
+MINICRM_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("MINICRM_DELIVERY_MAX_ATTEMPTS", "5"))
+MINICRM_DELIVERY_RETRY_BASE_SECONDS = float(
+    os.environ.get("MINICRM_DELIVERY_RETRY_BASE_SECONDS", "10")
+)
+MINICRM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("MINICRM_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Messages per second per channel, for all workers together (0: unlimited). Kept on the database
+# (minicrm.campaigns.ratelimit), so it holds across processes without Redis.
+MINICRM_CHANNEL_RATES = {
+    "log": float(os.environ.get("MINICRM_RATE_LOG", "0")),
+    "email": float(os.environ.get("MINICRM_RATE_EMAIL", "20")),
+    "webhook": float(os.environ.get("MINICRM_RATE_WEBHOOK", "10000")),
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

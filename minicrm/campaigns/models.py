@@ -166,3 +166,17 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} of campaign {self.campaign_id} ({self.status})"
+
+
+class ChannelRate(models.Model):
+    """The clock of a channel's global rate limit: when its next message may go out.
+
+    Every worker reserves its batch's window here under the row lock (minicrm.campaigns.ratelimit),
+    so the limit holds across any number of processes with nothing but the database.
+    """
+
+    channel = models.CharField(max_length=16, primary_key=True, choices=Channel.choices)
+    next_free_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Rate clock of {self.channel}"

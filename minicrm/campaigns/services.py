@@ -24,6 +24,7 @@ from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 
 from .audience import audience_counts, audience_customers
+from .channels import ChannelSetupError, channel_for
 from .models import Campaign, Channel, Delivery
 from .templating import MAX_SUBJECT_CHARS, template_check
 
@@ -145,6 +146,11 @@ def campaign_send(*, campaign_id: int, scheduled_at: datetime | None = None) -> 
     if campaign.segment_id is None:
         raise ConflictError("The campaign's segment was deleted; choose another segment.")
     _require_subject(campaign)
+    try:
+        # Refused up front (409 naming the setting), not failed later in the worker.
+        channel_for(campaign.channel).check_setup()
+    except ChannelSetupError as error:
+        raise ConflictError(str(error)) from None
     now = timezone.now()
     if scheduled_at is not None and scheduled_at > now:
         campaign.status = Campaign.Status.SCHEDULED
