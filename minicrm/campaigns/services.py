@@ -181,7 +181,9 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
     counters_move(campaign.pk, {(Delivery.Status.PENDING, Delivery.Status.SKIPPED): skipped})
     campaign.status = Campaign.Status.CANCELLED
     campaign.finished_at = timezone.now()
-    campaign.save()
+    # Not a full save: the counters just moved in the database, this copy holds the old ones.
+    campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    campaign.refresh_from_db()
     return campaign
 
 
