@@ -28,4 +28,6 @@ def signature_valid(body: bytes, header: str | None, secret: str | None = None) 
     key = secret if secret is not None else webhook_secret()
     if not key or not header or not header.startswith(_PREFIX):
         return False
-    return hmac.compare_digest(sign(body, key), header.strip())
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged header may hold
+    # any), and that must be a refusal, not an error.
+    return hmac.compare_digest(sign(body, key).encode(), header.strip().encode(errors="replace"))

@@ -82,7 +82,7 @@ def test_every_operation_documents_every_error_body(document: dict[str, Any]) ->
                 assert "detail" in schemas[name]["required"]
             count += 1
 
-    assert count == 23
+    assert count == 24
     assert schemas["ErrorDetailOut"]["required"] == ["detail"]
     assert schemas["ValidationErrorOut"]["required"] == ["detail", "message"]
 
