@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message as EmailMessage
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -158,7 +158,7 @@ class SmtpInbox:
                 self.answers.append(refusal)
                 return refusal
         content = envelope.original_content or b""
-        self.received.append(message_from_bytes(content))
+        self.received.append(message_from_bytes(content, policy=policy.default))  # type: ignore[arg-type]
         self.envelopes.append(list(envelope.rcpt_tos))
         self.answers.append("250 OK")
         return "250 Message accepted for delivery"
