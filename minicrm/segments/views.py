@@ -40,6 +40,7 @@ from .services import segment_create, segment_delete, segment_update
 LIST_PAGE_SIZE = 50
 MEMBERS_PAGE_SIZE = 25
 HISTORY_DAYS = 90
+CAMPAIGNS_SHOWN = 50
 TABS = [("overview", "Overview"), ("members", "Members"), ("campaigns", "Campaigns")]
 # The builder needs one kind of input per operator; the validator's finer kinds collapse here.
 SINGLE_VALUE_KINDS = {"number", "money", "date", "text"}
@@ -151,6 +152,12 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             context["page"] = page
         context["export_url"] = reverse("api:export_segment", kwargs={"segment_id": segment.pk})
+    elif tab == "campaigns":
+        # Through the reverse relation: segments may not import campaigns, which build on them.
+        context["campaigns"] = list(segment.campaigns.all()[:CAMPAIGNS_SHOWN])
+        context["campaigns_more"] = segment.campaigns.count() > CAMPAIGNS_SHOWN
+        context["campaigns_sending"] = any(c.status == "sending" for c in context["campaigns"])
+        context["campaigns_table_url"] = reverse("campaigns:list") + f"?segment={segment.pk}&page=1"
     return render(request, "segments/detail.html", context)
 
 

@@ -8,7 +8,7 @@ NAVIGATION = [
     ("dashboard", "Dashboard", "layout-dashboard", "web:dashboard"),
     ("customers", "Customers", "users", "customers:list"),
     ("segments", "Segments", "funnel", "segments:list"),
-    ("campaigns", "Campaigns", "send", "web:campaigns"),
+    ("campaigns", "Campaigns", "send", "campaigns:list"),
     ("imports", "Imports", "upload", "imports:list"),
     ("settings", "Settings", "settings", "accounts:settings"),
 ]
@@ -23,5 +23,5 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     if namespace == "accounts" and url_name.startswith("settings"):
         active = "settings"
     elif namespace == "web":
-        active = {"dashboard": "dashboard", "campaigns": "campaigns"}.get(url_name, "")
+        active = "dashboard" if url_name == "dashboard" else ""
     return {"navigation": NAVIGATION, "active_section": active}

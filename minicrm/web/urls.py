@@ -7,6 +7,5 @@ app_name = "web"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("search/customers/", views.customer_search, name="customer_search"),
-    path("campaigns/", views.placeholder, {"section": "Campaigns"}, name="campaigns"),
     path("healthz", views.healthz, name="healthz"),
 ]

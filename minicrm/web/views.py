@@ -1,4 +1,4 @@
-"""The shell's own pages: dashboard, global customer search, health check, placeholders."""
+"""The shell's own pages: dashboard, global customer search, health check."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -51,11 +51,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recency_rows": [(label, count(customers)) for label, customers in data.recency],
     }
     return render(request, "web/dashboard.html", context)
-
-
-@require_GET
-def placeholder(request: HttpRequest, section: str) -> HttpResponse:
-    return render(request, "web/placeholder.html", {"section": section})
 
 
 @require_GET

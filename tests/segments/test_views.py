@@ -233,7 +233,8 @@ def test_members_tab_pages_through_members_and_links_the_export(
 def test_campaigns_tab_is_an_empty_state(marketer_client: Client, segment: Segment) -> None:
     url = reverse("segments:detail", args=[segment.pk])
     html = marketer_client.get(url, {"tab": "campaigns"}).content.decode()
-    assert "Campaigns arrive soon" in html
+    assert "No campaigns yet" in html
+    assert f"/campaigns/new/?segment={segment.pk}" in html
     assert 'href="?tab=campaigns" aria-selected="true"' in html
 
 

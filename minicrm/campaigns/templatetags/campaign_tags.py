@@ -1,0 +1,49 @@
+"""Campaign pieces other pages show: status badges, and the recent campaigns on the dashboard.
+
+The dashboard (minicrm.web) loads this library instead of importing campaigns, which it may not.
+"""
+
+from typing import Any
+
+from django import template
+
+from minicrm.campaigns.models import Campaign, Delivery
+
+register = template.Library()
+
+RECENT_CAMPAIGNS = 5
+
+CAMPAIGN_BADGES = {
+    Campaign.Status.DRAFT: "",
+    Campaign.Status.SCHEDULED: "info",
+    Campaign.Status.SENDING: "accent",
+    Campaign.Status.SENT: "success",
+    Campaign.Status.CANCELLED: "warning",
+    Campaign.Status.FAILED: "danger",
+}
+DELIVERY_BADGES = {
+    Delivery.Status.PENDING: "",
+    Delivery.Status.SENT: "info",
+    Delivery.Status.DELIVERED: "success",
+    Delivery.Status.FAILED: "danger",
+    Delivery.Status.SKIPPED: "warning",
+    Delivery.Status.HELD_OUT: "",
+}
+
+
+@register.filter
+def campaign_badge(status: str) -> str:
+    """The badge colour of a campaign status."""
+    return CAMPAIGN_BADGES.get(status, "")
+
+
+@register.filter
+def delivery_badge(status: str) -> str:
+    return DELIVERY_BADGES.get(status, "")
+
+
+@register.inclusion_tag("campaigns/_recent.html")
+def recent_campaigns(limit: int = RECENT_CAMPAIGNS) -> dict[str, Any]:
+    """The newest campaigns with their delivery counters (the dashboard's card)."""
+    campaigns = Campaign.objects.defer("template", "rules", "summary", "error", "summary_error")
+    return {"campaigns": list(campaigns[:limit])}

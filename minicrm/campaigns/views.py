@@ -1,0 +1,499 @@
+"""Campaign pages: the list, the three-step composer with its live preview, a campaign's page
+(progress, delivery log, results, AI summary), and the unsubscribe page recipients reach.
+
+Every write goes through `services`; their errors (InvalidInputError naming a field,
+ConflictError, TemplateProblemError naming the line) come back as form errors or a toast, never
+a 500. Viewers see every page; writes need the marketer role.
+"""
+
+from email.utils import parseaddr
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from minicrm.accounts.models import Role, User
+from minicrm.accounts.permissions import role_required
+from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.core.statement_timeout import (
+    StatementTimeoutError,
+    statement_timeout,
+    web_timeout_seconds,
+)
+from minicrm.customers.models import Customer
+from minicrm.segments.models import Segment
+from minicrm.segments.rules import RuleValidationError, parse_rules
+
+from .audience import audience_counts
+from .forms import FORM_FIELD_OF, Action, CampaignForm
+from .models import Campaign, Channel, Delivery
+from .preview import message_preview
+from .services import (
+    MAX_HOLDOUT_PERCENT,
+    campaign_cancel,
+    campaign_create,
+    campaign_send,
+    campaign_update,
+)
+from .templating import PLACEHOLDERS, TemplateProblemError
+from .unsubscribe import customer_id_from_token, customer_unsubscribe
+
+# The results and the AI summary are written alongside this page (minicrm.campaigns.results and
+# .summary); until they land the page says so instead of failing.
+try:
+    from .results import campaign_results
+except ImportError:  # pragma: no cover - removed once results.py is committed
+    campaign_results = None  # type: ignore[assignment]
+try:
+    from .summary import summary_request
+except ImportError:  # pragma: no cover - removed once summary.py is committed
+    summary_request = None  # type: ignore[assignment]
+
+LIST_PAGE_SIZE = 50
+LOG_PAGE_SIZE = 25
+# Seconds between refreshes while a campaign sends (the list, its page) or waits for its time.
+POLL_SENDING = 2
+POLL_SCHEDULED = 15
+
+EXCLUDED_LABELS = {
+    "unsubscribed": "Unsubscribed",
+    "no_consent": "No marketing consent",
+    "no_email": "No email address",
+}
+SUMMARY_WAITING = {"queued", "running"}
+
+
+# ---- Helpers -------------------------------------------------------------------------------
+
+
+def _can_edit(request: HttpRequest) -> bool:
+    return isinstance(request.user, User) and request.user.has_role(Role.MARKETER)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _campaign_or_404(pk: int) -> Campaign:
+    campaign = Campaign.objects.filter(pk=pk).first()
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign
+
+
+def _page(items: Any, request: HttpRequest, size: int) -> Page:
+    return Paginator(items, size).get_page(request.GET.get("page"))
+
+
+def recipients_after_holdout(audience: int, holdout_percent: int) -> int:
+    """How many get the message: the launch holds out audience * share // 100 (services)."""
+    return audience - audience * holdout_percent // 100
+
+
+def excluded_rows(excluded: dict[str, int]) -> list[tuple[str, str, int]]:
+    """`(reason, label, count)` for each exclusion reason, in the order audience.py tries them."""
+    return [(reason, EXCLUDED_LABELS.get(reason, reason), n) for reason, n in excluded.items()]
+
+
+def poll_seconds(campaign: Campaign) -> int | None:
+    if campaign.status == Campaign.Status.SENDING:
+        return POLL_SENDING
+    if campaign.status == Campaign.Status.SCHEDULED:
+        return POLL_SCHEDULED
+    return None
+
+
+def campaigns_listed(*, segment_id: int | None = None) -> QuerySet[Campaign]:
+    """Campaigns newest first (the model's ordering), with only the columns the tables show."""
+    campaigns = Campaign.objects.all()
+    if segment_id is not None:
+        campaigns = campaigns.filter(segment_id=segment_id)
+    return campaigns.defer("template", "rules", "summary", "excluded", "error", "summary_error")
+
+
+def table_context(request: HttpRequest, *, segment_id: int | None = None) -> dict[str, Any]:
+    """The campaigns table (list page and a segment's Campaigns tab); it refreshes itself while
+    any campaign on the page is sending."""
+    page = _page(campaigns_listed(segment_id=segment_id), request, LIST_PAGE_SIZE)
+    campaigns = list(page.object_list)
+    query = f"?segment={segment_id}&" if segment_id is not None else "?"
+    return {
+        "campaigns": campaigns,
+        "page": page,
+        "table_url": reverse("campaigns:list") + query + f"page={page.number}",
+        "polling": any(c.status == Campaign.Status.SENDING for c in campaigns),
+        # A segment's own campaigns (its Campaigns tab refreshes through this view) need no
+        # segment column.
+        "hide_segment": segment_id is not None,
+        "poll_seconds": POLL_SENDING,
+    }
+
+
+# ---- List -----------------------------------------------------------------------------------
+
+
+@require_GET
+def campaign_list_page(request: HttpRequest) -> HttpResponse:
+    try:
+        segment_id = int(request.GET["segment"]) if request.GET.get("segment") else None
+    except ValueError:
+        segment_id = None
+    context = table_context(request, segment_id=segment_id)
+    if _is_htmx(request):
+        return render(request, "campaigns/_table.html", context)
+    context["can_edit"] = _can_edit(request)
+    return render(request, "campaigns/list.html", context)
+
+
+# ---- Composer -------------------------------------------------------------------------------
+
+
+def _composer_save(form: CampaignForm, campaign: Campaign | None, user: User) -> Campaign:
+    """Save the draft, then send or schedule it if asked: one transaction, so a send refused
+    (a 409, say) leaves nothing half done."""
+    values = form.campaign_values()
+    action = form.cleaned_data["action"]
+    with transaction.atomic():
+        if campaign is None:
+            saved = campaign_create(created_by=user, **values)
+        else:
+            saved = campaign_update(campaign_id=campaign.pk, **values)
+        if action == Action.SEND:
+            saved = campaign_send(campaign_id=saved.pk)
+        elif action == Action.SCHEDULE:
+            saved = campaign_send(
+                campaign_id=saved.pk, scheduled_at=form.cleaned_data["scheduled_at"]
+            )
+    return saved
+
+
+def _saved_message(campaign: Campaign) -> str:
+    if campaign.status == Campaign.Status.SENDING:
+        return f"“{campaign.name}” is sending."
+    if campaign.status == Campaign.Status.SCHEDULED and campaign.scheduled_at:
+        when = campaign.scheduled_at.astimezone().strftime("%-d %b %Y, %H:%M")
+        return f"“{campaign.name}” is scheduled for {when} ({settings.TIME_ZONE})."
+    return f"Draft “{campaign.name}” saved."
+
+
+def _composer_page(
+    request: HttpRequest, *, campaign: Campaign | None, initial: dict[str, Any]
+) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    form = CampaignForm(request.POST if request.method == "POST" else None, initial=initial)
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                saved = _composer_save(form, campaign, user)
+            except ApplicationError as error:
+                field = FORM_FIELD_OF.get(error.field or "", error.field)
+                form.add_error(field if field in form.fields else None, error.message)
+            else:
+                messages.success(request, _saved_message(saved))
+                return redirect("campaigns:detail", pk=saved.pk)
+        status = 422
+    context = {
+        "form": form,
+        "campaign": campaign,
+        "placeholders": PLACEHOLDERS,
+        "max_holdout": MAX_HOLDOUT_PERCENT,
+        "time_zone": settings.TIME_ZONE,
+        "suggest_url_pattern": reverse("insights:suggest_messages", args=[0]),
+    }
+    return render(request, "campaigns/composer.html", context, status=status)
+
+
+@role_required(Role.MARKETER)
+@require_http_methods(["GET", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    initial: dict[str, Any] = {"channel": Channel.LOG, "holdout_percent": 0}
+    segment_id = request.GET.get("segment", "")
+    if segment_id.isdigit() and Segment.objects.filter(pk=segment_id).exists():
+        initial["segment"] = int(segment_id)
+    return _composer_page(request, campaign=None, initial=initial)
+
+
+@role_required(Role.MARKETER)
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(pk)
+    if not campaign.is_editable:
+        messages.warning(
+            request, f"Only a draft can be edited; this campaign is {campaign.status}."
+        )
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return _composer_page(request, campaign=campaign, initial=CampaignForm.initial_of(campaign))
+
+
+def preview_context(data: Any) -> dict[str, Any]:
+    """The composer's live panel for what is typed now: the audience with its exclusions, and
+    the message rendered for three real customers (or the template's problem, with its line)."""
+    segment_id = str(data.get("segment", ""))
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+    if segment is None:
+        return {"segment": None}
+    channel = data.get("channel") if data.get("channel") in Channel.values else Channel.LOG
+    try:
+        holdout = min(max(int(data.get("holdout_percent") or 0), 0), MAX_HOLDOUT_PERCENT)
+    except ValueError:
+        holdout = 0
+    subject = str(data.get("subject", ""))
+    template = str(data.get("template", ""))
+    context: dict[str, Any] = {"segment": segment, "channel": channel, "samples": []}
+    try:
+        with statement_timeout(web_timeout_seconds()):
+            counts: dict[str, Any] | None = None
+            if template.strip():
+                try:
+                    counts = message_preview(
+                        rules=segment.rules, channel=channel, subject=subject, template=template
+                    )
+                    context["samples"] = counts["samples"]
+                except TemplateProblemError as error:
+                    context["problem"] = error
+            if counts is None:
+                counts = audience_counts(parse_rules(segment.rules), channel)
+    except StatementTimeoutError as error:
+        context["too_slow"] = error.message
+        return context
+    except RuleValidationError:
+        context["too_slow"] = "The segment's rules cannot be read; open the segment to fix them."
+        return context
+    context["audience"] = counts["audience"]
+    context["excluded"] = excluded_rows(counts["excluded"])
+    context["excluded_total"] = sum(counts["excluded"].values())
+    context["holdout"] = holdout
+    context["held_out"] = counts["audience"] - recipients_after_holdout(counts["audience"], holdout)
+    context["recipients"] = recipients_after_holdout(counts["audience"], holdout)
+    context["needs_subject"] = channel != Channel.LOG
+    return context
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def campaign_preview_fragment(request: HttpRequest) -> HttpResponse:
+    """The audience counts and the sample messages (htmx swaps them in as the marketer types)."""
+    return render(request, "campaigns/_preview.html", preview_context(request.POST))
+
+
+# ---- A campaign's page ----------------------------------------------------------------------
+
+
+def progress_context(campaign: Campaign) -> dict[str, Any]:
+    recipients = campaign.recipients
+    outcome = campaign.delivered + campaign.failed
+    return {
+        "campaign": campaign,
+        "poll_seconds": poll_seconds(campaign),
+        "excluded": excluded_rows(campaign.excluded or {}),
+        "excluded_total": sum((campaign.excluded or {}).values()),
+        "attempted": campaign.sent + campaign.delivered + campaign.failed,
+        "recipients": recipients,
+        # The delivered/failed split of the messages whose outcome is known.
+        "delivered_share": round(100 * campaign.delivered / outcome) if outcome else 0,
+        "failed_share": 100 - round(100 * campaign.delivered / outcome) if outcome else 0,
+        "outcome": outcome,
+    }
+
+
+def log_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    status = request.GET.get("status", "")
+    if status not in Delivery.Status.values:
+        status = ""
+    deliveries = Delivery.objects.filter(campaign_id=campaign.pk)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    deliveries = deliveries.select_related("customer").order_by("id")
+    page = _page(deliveries, request, LOG_PAGE_SIZE)
+    counts = {
+        Delivery.Status.PENDING: campaign.pending,
+        Delivery.Status.SENT: campaign.sent,
+        Delivery.Status.DELIVERED: campaign.delivered,
+        Delivery.Status.FAILED: campaign.failed,
+        Delivery.Status.SKIPPED: campaign.skipped,
+        Delivery.Status.HELD_OUT: campaign.held_out,
+    }
+    filters = [("", "All", campaign.audience)] + [
+        (value, label, counts[value]) for value, label in Delivery.Status.choices
+    ]
+    log_url = reverse("campaigns:log", args=[campaign.pk])
+    return {
+        "campaign": campaign,
+        "log_page": page,
+        "log_status": status,
+        "log_filters": filters,
+        "log_url": log_url,
+        "log_query": f"status={status}&" if status else "",
+    }
+
+
+def results_context(campaign: Campaign) -> dict[str, Any]:
+    if campaign.snapshot_at is None:
+        return {"results_state": "not_launched"}
+    if campaign_results is None:
+        return {"results_state": "unavailable"}
+    results = campaign_results(campaign)
+    lift = results.get("lift")
+    return {
+        "results_state": "ready",
+        "results": results,
+        "lift_percent": None if lift is None else f"{float(lift) * 100:+.1f}%",
+        "lift_trend": "" if not lift else ("up" if lift > 0 else "down"),
+    }
+
+
+def summary_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    summary = campaign.summary if isinstance(campaign.summary, dict) else {}
+
+    def texts(key: str) -> list[str]:
+        value = summary.get(key)
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [str(item) for item in value if item not in (None, "")]
+        return []
+
+    return {
+        "campaign": campaign,
+        "summary_headline": str(summary.get("headline") or ""),
+        "summary_findings": texts("findings"),
+        "summary_recommendations": texts("recommendations"),
+        "summary_waiting": campaign.summary_status in SUMMARY_WAITING,
+        "summary_available": summary_request is not None,
+        "can_summarise": _can_edit(request) and campaign.snapshot_at is not None,
+    }
+
+
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(pk)
+    context: dict[str, Any] = {
+        **progress_context(campaign),
+        **log_context(request, campaign),
+        **summary_context(request, campaign),
+        "can_edit": _can_edit(request),
+    }
+    try:
+        context |= results_context(campaign)
+    except ApplicationError as error:
+        context |= {"results_state": "error", "results_error": error.message}
+    return render(request, "campaigns/detail.html", context)
+
+
+@require_GET
+def campaign_progress_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The counters card; it asks again every few seconds until the campaign is done."""
+    campaign = _campaign_or_404(pk)
+    return render(request, "campaigns/_progress.html", progress_context(campaign))
+
+
+@require_GET
+def campaign_log_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(pk)
+    return render(request, "campaigns/_log.html", log_context(request, campaign))
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def campaign_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        campaign = campaign_cancel(campaign_id=pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"“{campaign.name}” is cancelled; nothing more will be sent.")
+    return redirect("campaigns:detail", pk=pk)
+
+
+@require_GET
+def campaign_summary_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The summary card; it polls itself while the summary is being written."""
+    campaign = _campaign_or_404(pk)
+    return render(request, "campaigns/_summary.html", summary_context(request, campaign))
+
+
+@role_required(Role.MARKETER)
+@require_POST
+def campaign_summarise(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for a new summary; htmx gets the card in its queued state, a plain form a redirect."""
+    campaign = _campaign_or_404(pk)
+    if summary_request is None:
+        messages.error(request, "Performance summaries are not available yet.")
+    else:
+        try:
+            summary_request(campaign_id=campaign.pk)
+        except NotFoundError as error:
+            raise Http404(error.message) from error
+        except ApplicationError as error:
+            messages.error(request, error.message)
+    if not _is_htmx(request):
+        return redirect(reverse("campaigns:detail", args=[pk]) + "#summary")
+    campaign.refresh_from_db()
+    return render(request, "campaigns/_summary.html", summary_context(request, campaign))
+
+
+# ---- Unsubscribe (no login) -----------------------------------------------------------------
+
+
+def masked_email(email: str) -> str:
+    """'a•••@example.com': enough for people to recognise their address, not to read it."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return "your address"
+    return f"{local[:1]}•••@{domain}"
+
+
+def sender_name() -> str:
+    """Who the messages came from, as the recipient saw it (DEFAULT_FROM_EMAIL's name)."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return name or address or "Mini CRM"
+
+
+def _one_click(request: HttpRequest) -> bool:
+    """RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click`, with no page and no token."""
+    return request.method == "POST" and request.POST.get("List-Unsubscribe") == "One-Click"
+
+
+@csrf_protect
+def _unsubscribe_form(request: HttpRequest, customer: Customer) -> HttpResponse:
+    if request.method == "POST":
+        customer_unsubscribe(customer_id=customer.pk)
+    context = {
+        "email": masked_email(customer.email),
+        "sender": sender_name(),
+        "done": request.method == "POST",
+        "already": request.method == "GET" and customer.unsubscribed_at is not None,
+    }
+    return render(request, "campaigns/unsubscribe.html", context)
+
+
+@csrf_exempt  # only the one-click POST skips the token; the page's own form is csrf_protect-ed
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
+    customer_id = customer_id_from_token(token)
+    customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
+    if customer is None:
+        raise Http404("This unsubscribe link is not valid.")
+    if _one_click(request):
+        customer_unsubscribe(customer_id=customer.pk)
+        return HttpResponse("You are unsubscribed.", content_type="text/plain; charset=utf-8")
+    response = _unsubscribe_form(request, customer)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response
