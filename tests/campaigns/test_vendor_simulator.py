@@ -3,10 +3,15 @@ receipts, deduplication by delivery id, unknown receipts retried, and the loop w
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +31,7 @@ from minicrm.campaigns.simulator import (
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "simulator-test-secret"
 WAIT_SECONDS = 30  # an upper bound for receipts to be posted; the tests poll, never sleep
 
@@ -329,3 +335,47 @@ def test_a_webhook_campaign_reaches_the_simulator_and_every_receipt_comes_back(
     assert counters_of(campaign) == counters_from_rows(campaign.pk)
     assert (stats["batches"], stats["messages"], stats["repeats"]) == (6, 40, 0)
     assert (stats["applied"], stats["unknown"], stats["gave_up"]) == (40, 0, 0)
+
+
+# --- The command --------------------------------------------------------------------------------
+def test_the_command_serves_until_terminated(tmp_path):
+    env = {**os.environ, "MINICRM_WEBHOOK_SECRET": SECRET, "MINICRM_VAR_DIR": str(tmp_path)}
+    command = [sys.executable, "manage.py", "vendor_simulator", "--port", "0", "--receipts-url="]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first_line = process.stdout.readline()  # type: ignore[union-attr]
+        url = urlsplit(first_line.split(" at ", 1)[1].split(";", 1)[0])
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        body = batch(5)
+        connection.request(
+            "POST", url.path, body=body, headers={SIGNATURE_HEADER: sign(body, SECRET)}
+        )
+        answer = json.loads(connection.getresponse().read())
+        connection.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+
+    assert "receipts to nowhere" in first_line
+    assert answer["accepted"] == [{"delivery_id": 5, "vendor_id": vendor_id_for(5, 0)}]
+    assert process.returncode == 0, stderr
+    assert "Vendor simulator stopped." in stdout
+    assert stderr.count("Batch of 1") == 1  # one log line per batch
+
+
+def test_the_command_needs_the_webhook_secret(tmp_path):
+    env = {**os.environ, "MINICRM_WEBHOOK_SECRET": "", "MINICRM_VAR_DIR": str(tmp_path)}
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "vendor_simulator", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert "MINICRM_WEBHOOK_SECRET" in finished.stderr
