@@ -71,6 +71,7 @@ EXCLUDED_LABELS = {
     "no_email": "No email address",
 }
 SUMMARY_WAITING = {"queued", "running"}
+REACH_SHOWN = {Campaign.Status.DRAFT, Campaign.Status.SCHEDULED}
 
 
 # ---- Helpers -------------------------------------------------------------------------------
@@ -291,12 +292,34 @@ def campaign_preview_fragment(request: HttpRequest) -> HttpResponse:
 # ---- A campaign's page ----------------------------------------------------------------------
 
 
+def reach_now(campaign: Campaign) -> dict[str, Any] | None:
+    """Before the launch: whom the campaign would reach if it went out now (None if unknown)."""
+    segment = Segment.objects.filter(pk=campaign.segment_id).only("rules").first()
+    if segment is None:
+        return None
+    try:
+        with statement_timeout(web_timeout_seconds()):
+            counts = audience_counts(parse_rules(segment.rules), campaign.channel)
+    except (StatementTimeoutError, RuleValidationError):
+        return None
+    audience = counts["audience"]
+    return {
+        "recipients": recipients_after_holdout(audience, campaign.holdout_percent),
+        "excluded": sum(counts["excluded"].values()),
+    }
+
+
+def progress_stage(campaign: Campaign) -> str:
+    return f"{campaign.status}:{int(campaign.snapshot_at is not None)}"
+
+
 def progress_context(campaign: Campaign) -> dict[str, Any]:
     recipients = campaign.recipients
     outcome = campaign.delivered + campaign.failed
     return {
         "campaign": campaign,
         "poll_seconds": poll_seconds(campaign),
+        "stage": progress_stage(campaign),
         "excluded": excluded_rows(campaign.excluded or {}),
         "excluded_total": sum((campaign.excluded or {}).values()),
         "attempted": campaign.sent + campaign.delivered + campaign.failed,
@@ -305,6 +328,8 @@ def progress_context(campaign: Campaign) -> dict[str, Any]:
         "delivered_share": round(100 * campaign.delivered / outcome) if outcome else 0,
         "failed_share": 100 - round(100 * campaign.delivered / outcome) if outcome else 0,
         "outcome": outcome,
+        # Before the launch the page says whom it would reach (a scheduled one: as of now).
+        "reach": reach_now(campaign) if campaign.status in REACH_SHOWN else None,
     }
 
 
@@ -379,12 +404,10 @@ def summary_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign_or_404(pk)
-    context: dict[str, Any] = {
-        **progress_context(campaign),
-        **log_context(request, campaign),
-        **summary_context(request, campaign),
-        "can_edit": _can_edit(request),
-    }
+    context: dict[str, Any] = {**progress_context(campaign), "can_edit": _can_edit(request)}
+    if campaign.snapshot_at is None:
+        return render(request, "campaigns/detail.html", context)
+    context |= log_context(request, campaign) | summary_context(request, campaign)
     try:
         context |= results_context(campaign)
     except ApplicationError as error:
@@ -396,7 +419,13 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_progress_fragment(request: HttpRequest, pk: int) -> HttpResponse:
     """The counters card; it asks again every few seconds until the campaign is done."""
     campaign = _campaign_or_404(pk)
-    return render(request, "campaigns/_progress.html", progress_context(campaign))
+    response = render(request, "campaigns/_progress.html", progress_context(campaign))
+    # The page around the counters changes with the stage (a launch brings the log and the
+    # results; the end of sending settles them): htmx reloads the page once when it moves on.
+    seen = request.GET.get("seen")
+    if seen is not None and seen != progress_stage(campaign):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_GET
@@ -489,11 +518,15 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     customer_id = customer_id_from_token(token)
     customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
     if customer is None:
-        raise Http404("This unsubscribe link is not valid.")
+        # A page for people, not Django's bare 404: the link was most likely cut short.
+        context = {"sender": sender_name()}
+        return render(request, "campaigns/unsubscribe_invalid.html", context, status=404)
     if _one_click(request):
         customer_unsubscribe(customer_id=customer.pk)
         return HttpResponse("You are unsubscribed.", content_type="text/plain; charset=utf-8")
     response = _unsubscribe_form(request, customer)
-    response["Referrer-Policy"] = "no-referrer"
+    # The token in the URL goes to no other site; "no-referrer" would also make the browser
+    # send `Origin: null` with the page's own form, which the CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response

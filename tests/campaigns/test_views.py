@@ -488,3 +488,28 @@ def test_the_dashboard_shows_recent_campaigns_with_their_counters(
 def test_the_navigation_points_at_the_campaigns_list(marketer_client: Client, db: None) -> None:
     page = marketer_client.get(LIST).content.decode()
     assert f'<a href="{LIST}" aria-current="page">' in page
+
+
+def test_a_draft_page_says_whom_it_would_reach_now(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    CustomerFactory.create_batch(10)
+    CustomerFactory(marketing_consent=False)
+    draft = campaign_draft(everyone, holdout_percent=30)
+    page = marketer_client.get(reverse("campaigns:detail", args=[draft.pk])).content.decode()
+    assert '<strong class="num" data-testid="reach">7</strong> people' in page
+    assert "(1 in the segment cannot be reached)" in page
+    assert 'data-testid="delivery-log"' not in page  # nothing to list before the launch
+
+
+def test_the_progress_poll_reloads_the_page_once_the_campaign_moves_on(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    CustomerFactory.create_batch(2)
+    campaign = launched(everyone)
+    url = reverse("campaigns:progress", args=[campaign.pk])
+    page = marketer_client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert f'hx-get="{url}?seen=sending%3A1"' in page
+    assert "HX-Refresh" not in marketer_client.get(url, {"seen": "sending:1"}).headers
+    Campaign.objects.filter(pk=campaign.pk).update(status="sent", pending=0, sent=2)
+    assert marketer_client.get(url, {"seen": "sending:1"}).headers["HX-Refresh"] == "true"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from minicrm.campaigns.models import Campaign, Delivery
+from minicrm.campaigns.models import Campaign, Channel, Delivery
 
 register = template.Library()
 
@@ -21,6 +21,7 @@ CAMPAIGN_BADGES = {
     Campaign.Status.CANCELLED: "warning",
     Campaign.Status.FAILED: "danger",
 }
+CHANNEL_LABELS = {Channel.LOG: "Log", Channel.EMAIL: "Email", Channel.WEBHOOK: "Webhook"}
 DELIVERY_BADGES = {
     Delivery.Status.PENDING: "",
     Delivery.Status.SENT: "info",
@@ -35,6 +36,12 @@ DELIVERY_BADGES = {
 def campaign_badge(status: str) -> str:
     """The badge colour of a campaign status."""
     return CAMPAIGN_BADGES.get(status, "")
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    """The channel in one word, for tables (the choice labels say more)."""
+    return CHANNEL_LABELS.get(channel, channel)
 
 
 @register.filter
