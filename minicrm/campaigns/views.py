@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,6 +37,8 @@ from .audience import audience_counts
 from .forms import FORM_FIELD_OF, Action, CampaignForm
 from .models import Campaign, Channel, Delivery
 from .preview import message_preview
+from .results import campaign_results
+from .selectors import campaign_deliveries, campaign_get, campaign_list
 from .services import (
     MAX_HOLDOUT_PERCENT,
     campaign_cancel,
@@ -48,12 +49,8 @@ from .services import (
 from .templating import PLACEHOLDERS, TemplateProblemError
 from .unsubscribe import customer_id_from_token, customer_unsubscribe
 
-# The results and the AI summary are written alongside this page (minicrm.campaigns.results and
-# .summary); until they land the page says so instead of failing.
-try:
-    from .results import campaign_results
-except ImportError:  # pragma: no cover - removed once results.py is committed
-    campaign_results = None  # type: ignore[assignment]
+# The AI summary is written alongside this page (minicrm.campaigns.summary); until it lands the
+# page says so instead of failing.
 try:
     from .summary import summary_request
 except ImportError:  # pragma: no cover - removed once summary.py is committed
@@ -86,10 +83,10 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 def _campaign_or_404(pk: int) -> Campaign:
-    campaign = Campaign.objects.filter(pk=pk).first()
-    if campaign is None:
-        raise Http404("No such campaign.")
-    return campaign
+    try:
+        return campaign_get(campaign_id=pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
 
 
 def _page(items: Any, request: HttpRequest, size: int) -> Page:
@@ -114,18 +111,15 @@ def poll_seconds(campaign: Campaign) -> int | None:
     return None
 
 
-def campaigns_listed(*, segment_id: int | None = None) -> QuerySet[Campaign]:
-    """Campaigns newest first (the model's ordering), with only the columns the tables show."""
-    campaigns = Campaign.objects.all()
-    if segment_id is not None:
-        campaigns = campaigns.filter(segment_id=segment_id)
-    return campaigns.defer("template", "rules", "summary", "excluded", "error", "summary_error")
+# What the campaigns table does not show: left unread for every row of the page.
+TABLE_DEFERRED = ("template", "rules", "summary", "excluded", "error", "summary_error")
 
 
 def table_context(request: HttpRequest, *, segment_id: int | None = None) -> dict[str, Any]:
     """The campaigns table (list page and a segment's Campaigns tab); it refreshes itself while
     any campaign on the page is sending."""
-    page = _page(campaigns_listed(segment_id=segment_id), request, LIST_PAGE_SIZE)
+    campaigns_of = campaign_list(segment_id=segment_id).defer(*TABLE_DEFERRED)
+    page = _page(campaigns_of, request, LIST_PAGE_SIZE)
     campaigns = list(page.object_list)
     query = f"?segment={segment_id}&" if segment_id is not None else "?"
     return {
@@ -179,6 +173,14 @@ def _composer_save(form: CampaignForm, campaign: Campaign | None, user: User) ->
 
 
 def _saved_message(campaign: Campaign) -> str:
+    # With the immediate tasks backend the launch (even the delivery) ran when the send
+    # committed: say where the campaign is now.
+    campaign.refresh_from_db()
+    people = f"{campaign.recipients:,} {'person' if campaign.recipients == 1 else 'people'}"
+    if campaign.status == Campaign.Status.SENT:
+        return f"“{campaign.name}” was sent to {people}."
+    if campaign.status == Campaign.Status.SENDING and campaign.snapshot_at:
+        return f"“{campaign.name}” is sending to {people}."
     if campaign.status == Campaign.Status.SENDING:
         return f"“{campaign.name}” is sending."
     if campaign.status == Campaign.Status.SCHEDULED and campaign.scheduled_at:
@@ -320,7 +322,7 @@ def progress_context(campaign: Campaign) -> dict[str, Any]:
         "campaign": campaign,
         "poll_seconds": poll_seconds(campaign),
         "stage": progress_stage(campaign),
-        "excluded": excluded_rows(campaign.excluded or {}),
+        "excluded": [row for row in excluded_rows(campaign.excluded or {}) if row[2]],
         "excluded_total": sum((campaign.excluded or {}).values()),
         "attempted": campaign.sent + campaign.delivered + campaign.failed,
         "recipients": recipients,
@@ -337,11 +339,8 @@ def log_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     status = request.GET.get("status", "")
     if status not in Delivery.Status.values:
         status = ""
-    deliveries = Delivery.objects.filter(campaign_id=campaign.pk)
-    if status:
-        deliveries = deliveries.filter(status=status)
-    deliveries = deliveries.select_related("customer").order_by("id")
-    page = _page(deliveries, request, LOG_PAGE_SIZE)
+    deliveries = campaign_deliveries(campaign_id=campaign.pk, status=status or None)
+    page = _page(deliveries.select_related("customer"), request, LOG_PAGE_SIZE)
     counts = {
         Delivery.Status.PENDING: campaign.pending,
         Delivery.Status.SENT: campaign.sent,
@@ -367,8 +366,6 @@ def log_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 def results_context(campaign: Campaign) -> dict[str, Any]:
     if campaign.snapshot_at is None:
         return {"results_state": "not_launched"}
-    if campaign_results is None:
-        return {"results_state": "unavailable"}
     results = campaign_results(campaign)
     lift = results.get("lift")
     return {

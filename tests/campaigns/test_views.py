@@ -5,6 +5,7 @@ numbers on screen, service errors shown under the field they name (never a 500),
 when a step fails, and viewers reading everything but writing nothing."""
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.campaigns.services import campaign_launch, campaign_send
 from minicrm.segments.models import Segment
 from minicrm.segments.services import segment_create
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, OrderFactory, UserFactory
 
 from .conftest import campaign_draft
 
@@ -315,7 +316,7 @@ def test_a_sending_campaign_shows_its_counters_polls_and_can_be_cancelled(
     page = marketer_client.get(url).content.decode()
     assert 'data-status="sending"' in page
     assert 'hx-trigger="every 2s"' in page
-    assert "no marketing consent <span" in page
+    assert "no marketing consent <span" in page  # (only reasons that excluded someone)
     assert 'data-dialog-open="cancel-dialog"' in page
 
     progress = marketer_client.get(reverse("campaigns:progress", args=[campaign.pk]))
@@ -513,3 +514,26 @@ def test_the_progress_poll_reloads_the_page_once_the_campaign_moves_on(
     assert "HX-Refresh" not in marketer_client.get(url, {"seen": "sending:1"}).headers
     Campaign.objects.filter(pk=campaign.pk).update(status="sent", pending=0, sent=2)
     assert marketer_client.get(url, {"seen": "sending:1"}).headers["HX-Refresh"] == "true"
+
+
+def test_the_results_show_revenue_per_recipient_against_the_holdout_and_the_lift(
+    marketer_client: Client, everyone: Segment, django_capture_on_commit_callbacks: Any
+) -> None:
+    CustomerFactory.create_batch(4)
+    campaign = campaign_draft(everyone, holdout_percent=50)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_send(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert (campaign.sent, campaign.held_out) == (2, 2)
+    later = timezone.now() + timedelta(hours=1)
+    for delivery in Delivery.objects.filter(campaign=campaign):
+        amount = Decimal("300.00") if delivery.status == "sent" else Decimal("100.00")
+        OrderFactory(customer=delivery.customer, amount=amount, ordered_at=later)
+
+    page = marketer_client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    results = page[page.index('data-testid="campaign-results"') :]
+    assert "₹600" in results  # revenue from the two recipients
+    assert "₹300.00" in results  # per recipient
+    assert "vs. ₹100.00 per held-out customer" in results
+    assert '<span class="stat-value cmp-up" data-testid="lift">+200.0%</span>' in results
+    assert "₹400 more than without the message" in results
