@@ -18,6 +18,14 @@ class InsightContent(BaseModel):
     suggested_message: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
 
 
+class CampaignSummaryContent(BaseModel):
+    """What a provider writes about a campaign's performance, from its aggregates only."""
+
+    headline: str = Field(min_length=1, max_length=240)
+    findings: list[str] = Field(min_length=2, max_length=6)
+    recommendations: list[str] = Field(min_length=1, max_length=4)
+
+
 class MessageSuggestions(BaseModel):
     messages: list[str] = Field(min_length=MESSAGE_VARIANTS, max_length=MESSAGE_VARIANTS)
 

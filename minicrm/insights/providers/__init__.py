@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from .base import (
+    CampaignSummaryContent,
     InsightContent,
     MessageSuggestions,
     ParseResult,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .gemini import GeminiProvider
 
 __all__ = [
+    "CampaignSummaryContent",
     "GeminiProvider",
     "InsightContent",
     "MessageSuggestions",

@@ -6,6 +6,7 @@ from typing import Any
 from ..content import (
     MESSAGE_MAX_LENGTH,
     MESSAGE_VARIANTS,
+    CampaignSummaryContent,
     InsightContent,
     MessageSuggestions,
     ParseResult,
@@ -14,6 +15,7 @@ from ..content import (
 __all__ = [
     "MESSAGE_MAX_LENGTH",
     "MESSAGE_VARIANTS",
+    "CampaignSummaryContent",
     "InsightContent",
     "MessageSuggestions",
     "ParseResult",
@@ -40,7 +42,8 @@ class ProviderTransientError(ProviderError):
 
 
 class Provider(ABC):
-    """Turns facts into content, text into rules, and facts plus an objective into messages."""
+    """Turns facts into content, text into rules, facts plus an objective into messages, and a
+    campaign's aggregates into a performance summary."""
 
     name: str
 
@@ -56,3 +59,8 @@ class Provider(ABC):
 
     @abstractmethod
     def suggest_messages(self, facts: dict[str, Any], objective: str) -> list[str]: ...
+
+    @abstractmethod
+    def campaign_summary(self, figures: dict[str, Any]) -> CampaignSummaryContent:
+        """A campaign's performance in words, from its aggregates (counters, rates, revenue,
+        lift, exclusions): plain data from the caller, never a customer's details."""

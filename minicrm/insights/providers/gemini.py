@@ -20,6 +20,7 @@ from minicrm.segments.rules import FIELDS
 
 from .base import (
     MESSAGE_MAX_LENGTH,
+    CampaignSummaryContent,
     InsightContent,
     MessageSuggestions,
     ParseResult,
@@ -86,6 +87,21 @@ Write exactly 3 different message variants for the objective, each at most
 Do not invent prices, discounts or figures that the objective or facts do not give.
 Answer in JSON only."""
 
+CAMPAIGN_SUMMARY_INSTRUCTIONS = """You are a careful marketing analyst for an online shop.
+You receive FIGURES about one finished or sending campaign as JSON: its channel, the audience and
+the customers excluded by reason, delivery counters and rates, and the revenue of recipients'
+completed orders within "window_days" of their message against the revenue of a random holdout
+that got nothing ("lift" is relative: 0.12 = +12%; null when it cannot be measured). Money is in
+the "currency" of the figures. Rates and shares are fractions (0.25 = 25%). "window_closed" says
+whether the attribution window is over.
+Write:
+- headline: one sentence with the single most important thing about how the campaign did.
+- findings: 2 to 6 short sentences on delivery, buyers, revenue and the lift against the holdout.
+- recommendations: 1 to 4 concrete next steps for the marketer.
+A small holdout (under 30 customers) makes the lift mostly chance: say so rather than praise it.
+Use only numbers that appear in the figures (rounded for people); never invent a figure, a name
+or a discount. Answer in JSON only."""
+
 
 def _fields_guide() -> str:
     lines = []
@@ -142,6 +158,13 @@ class GeminiProvider(Provider):
                 f"Gemini wrote a message longer than {MESSAGE_MAX_LENGTH} characters."
             )
         return answer.messages
+
+    def campaign_summary(self, figures: dict[str, Any]) -> CampaignSummaryContent:
+        return self._generate(
+            instructions=CAMPAIGN_SUMMARY_INSTRUCTIONS,
+            prompt=f"FIGURES:\n{json.dumps(figures, ensure_ascii=False)}",
+            schema=CampaignSummaryContent,
+        )
 
     def _client(self) -> genai.Client:
         timeout_seconds = float(settings.GEMINI_TIMEOUT_SECONDS)

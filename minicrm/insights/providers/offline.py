@@ -9,8 +9,9 @@ from minicrm.segments.describe import rules_describe
 from minicrm.segments.rules import RuleValidationError, parse_rules
 
 from ..audience_text import ParsedText, parse_audience_text
+from ..campaign_narrator import campaign_narrate
 from ..narrator import narrate, suggest
-from .base import InsightContent, ParseResult, Provider
+from .base import CampaignSummaryContent, InsightContent, ParseResult, Provider
 
 EXAMPLES = (
     "“spent over 5000”, “ordered in the last 30 days”, “from Mumbai”, “tagged vip” or"
@@ -36,6 +37,9 @@ class OfflineProvider(Provider):
 
     def suggest_messages(self, facts: dict[str, Any], objective: str) -> list[str]:
         return suggest(facts, objective)
+
+    def campaign_summary(self, figures: dict[str, Any]) -> CampaignSummaryContent:
+        return campaign_narrate(figures)
 
 
 def explain(parsed: ParsedText) -> str:

@@ -1,0 +1,188 @@
+"""The AI performance summary of a campaign, written by the insights providers (offline or
+Gemini) from the campaign's aggregates only: counters, rates, revenue, lift and exclusion counts.
+No name, email, phone, external id or message text ever reaches a provider.
+
+Lifecycle of `summary_status`: "" → queued → running → succeeded | failed; a transient provider
+failure puts it back to queued and the task tries again later (the insights' retry policy).
+A summary is made on request (`summary_request`, the API and the campaign page) and, once the
+delivery engine calls `summary_after_send`, automatically: right after sending, and again when
+the attribution window has closed, when the revenue figures are final.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from minicrm.core.errors import ConflictError
+from minicrm.insights.providers import ProviderError, ProviderTransientError, get_provider
+
+from .models import Campaign
+from .results import WINDOW, campaign_results
+from .services import campaign_get_for_update
+from .summary_tasks import campaign_summary_due_task, campaign_summary_task
+
+logger = logging.getLogger(__name__)
+
+
+class SummaryStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+# The summary written when the window closes waits this much longer, for late order imports.
+WINDOW_CLOSE_MARGIN = timedelta(hours=1)
+MAX_ERROR_CHARS = 2000
+
+
+def _number(value: Decimal | None) -> float | None:
+    # JSON for the provider; these are aggregates for prose, exact figures stay in results.
+    return None if value is None else float(value)
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def summary_figures(campaign: Campaign) -> dict[str, Any]:
+    """Everything a provider is told about a campaign: aggregates, nothing about anyone."""
+    results = campaign_results(campaign)
+    attempted = campaign.sent + campaign.delivered + campaign.failed
+    start = campaign.launched_at or campaign.snapshot_at
+    return {
+        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "channel": campaign.channel,
+        "status": campaign.status,
+        "holdout_percent": campaign.holdout_percent,
+        "window_days": results["window_days"],
+        "window_closed": start is not None and timezone.now() >= start + WINDOW,
+        "audience": campaign.audience,
+        "excluded": {str(reason): int(n) for reason, n in (campaign.excluded or {}).items()},
+        "deliveries": {
+            "held_out": campaign.held_out,
+            "pending": campaign.pending,
+            "sent": campaign.sent,
+            "delivered": campaign.delivered,
+            "failed": campaign.failed,
+            "skipped": campaign.skipped,
+        },
+        "rates": {
+            "delivery_rate": _share(campaign.delivered, attempted),
+            "failure_rate": _share(campaign.failed, attempted),
+            "skip_rate": _share(campaign.skipped, campaign.recipients),
+        },
+        "revenue": {
+            "recipients": results["recipients"],
+            "recipient_buyers": results["recipient_buyers"],
+            "recipient_buyer_rate": _share(results["recipient_buyers"], results["recipients"]),
+            "recipient_revenue": _number(results["recipient_revenue"]),
+            "revenue_per_recipient": _number(results["revenue_per_recipient"]),
+            "held_out": results["held_out"],
+            "holdout_buyers": results["holdout_buyers"],
+            "holdout_buyer_rate": _share(results["holdout_buyers"], results["held_out"]),
+            "holdout_revenue": _number(results["holdout_revenue"]),
+            "revenue_per_held_out": _number(results["revenue_per_held_out"]),
+            "lift": _number(results["lift"]),
+            "incremental_revenue": _number(results["incremental_revenue"]),
+        },
+    }
+
+
+@transaction.atomic
+def summary_request(*, campaign_id: int) -> Campaign:
+    """Queue a new summary (the worker writes it). A campaign not launched yet is a 409.
+
+    Asking while one is queued or running queues it again: the task claims only a queued
+    summary, so duplicates do nothing, and a summary whose worker died can be asked for again."""
+    campaign = campaign_get_for_update(campaign_id=campaign_id)
+    if campaign.snapshot_at is None:
+        raise ConflictError("A summary can be written once the campaign has launched.")
+    campaign.summary_status = SummaryStatus.QUEUED
+    campaign.summary_error = ""
+    campaign.save(update_fields=["summary_status", "summary_error", "updated_at"])
+    transaction.on_commit(lambda: campaign_summary_task.enqueue(campaign_id))
+    return campaign
+
+
+def summary_after_send(*, campaign_id: int) -> None:
+    """The hook for the end of sending: a summary now, and a final one when the attribution
+    window closes (when the backend can wait; the immediate backend cannot)."""
+    campaign = summary_request(campaign_id=campaign_id)
+    start = campaign.launched_at or campaign.snapshot_at
+    if start is None or not campaign_summary_due_task.get_backend().supports_defer:
+        return
+    due = start + WINDOW + WINDOW_CLOSE_MARGIN
+    transaction.on_commit(
+        lambda: campaign_summary_due_task.using(run_after=due).enqueue(campaign_id)
+    )
+
+
+def summary_generate(*, campaign_id: int, may_retry: bool) -> Campaign | None:
+    """Write the summary of a queued request; idempotent (anything not queued is left alone).
+
+    Returns the campaign (its summary_status says what happened), or None if it is gone."""
+    claimed = Campaign.objects.filter(pk=campaign_id, summary_status=SummaryStatus.QUEUED).update(
+        summary_status=SummaryStatus.RUNNING
+    )
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if not claimed or campaign is None:
+        return campaign
+    try:
+        provider = get_provider()
+        figures = summary_figures(campaign)
+        content = provider.campaign_summary(figures)
+    except ProviderTransientError as error:
+        if may_retry:
+            return _finish(
+                campaign,
+                status=SummaryStatus.QUEUED,
+                error=f"Trying again: {error.message}",
+            )
+        return _finish(campaign, status=SummaryStatus.FAILED, error=error.message)
+    except ProviderError as error:
+        return _finish(campaign, status=SummaryStatus.FAILED, error=error.message)
+    return _finish(
+        campaign,
+        status=SummaryStatus.SUCCEEDED,
+        summary={**content.model_dump(), "figures": figures},
+        provider=provider.name,
+    )
+
+
+def _finish(
+    campaign: Campaign,
+    *,
+    status: str,
+    error: str = "",
+    summary: dict[str, Any] | None = None,
+    provider: str = "",
+) -> Campaign:
+    """Store the outcome if this run still holds the summary (a request made meanwhile queued
+    it again: that newer run's outcome wins)."""
+    values: dict[str, Any] = {"summary_status": status, "summary_error": error[:MAX_ERROR_CHARS]}
+    if summary is not None:
+        values |= {"summary": summary, "summary_provider": provider, "summary_at": timezone.now()}
+    stored = Campaign.objects.filter(pk=campaign.pk, summary_status=SummaryStatus.RUNNING).update(
+        **values
+    )
+    if not stored:
+        logger.info(
+            "Campaign %s: the summary was asked for again; this one is dropped", campaign.pk
+        )
+    elif status == SummaryStatus.FAILED:
+        logger.warning("Campaign %s: the summary failed: %s", campaign.pk, error)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def summary_fail(*, campaign_id: int, reason: str) -> None:
+    """Record a failure outside the provider (the task boundary calls this)."""
+    Campaign.objects.filter(
+        pk=campaign_id, summary_status__in=[SummaryStatus.QUEUED, SummaryStatus.RUNNING]
+    ).update(summary_status=SummaryStatus.FAILED, summary_error=reason[:MAX_ERROR_CHARS])
