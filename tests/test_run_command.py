@@ -42,13 +42,18 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float) -> tup
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
-def _dev_env(var_dir: Path, port: int) -> dict[str, str]:
+def _dev_env(var_dir: Path, port: int, vendor_port: int) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_TASKS"))
+        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_TASKS", "MINICRM_WEBHOOK"))
     }
-    env.update(MINICRM_VAR_DIR=str(var_dir), MINICRM_PORT=str(port), PYTHONUNBUFFERED="1")
+    env.update(
+        MINICRM_VAR_DIR=str(var_dir),
+        MINICRM_PORT=str(port),
+        MINICRM_VENDOR_PORT=str(vendor_port),
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -66,7 +71,7 @@ def _start(env: dict[str, str], output: int | IO[str], terminal: bool = False) -
     )
 
 
-def _assert_all_stopped(process: subprocess.Popen, port: int) -> None:
+def _assert_all_stopped(process: subprocess.Popen, *ports: int) -> None:
     # Nothing is left behind: no process of the group survives and nobody listens on the port.
     # (A process that just ended stays listed until its parent, or init, reaps it.)
     deadline = time.monotonic() + 5
@@ -78,8 +83,9 @@ def _assert_all_stopped(process: subprocess.Popen, port: int) -> None:
         time.sleep(0.1)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -91,8 +97,8 @@ def _kill(process: subprocess.Popen) -> None:
 def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
-    env = _dev_env(tmp_path / "var", port)
+    port, vendor_port = _free_port(), _free_port()
+    env = _dev_env(tmp_path / "var", port, vendor_port)
     log = (tmp_path / "dev.log").open("w")
     process = _start(env, log)
     try:
@@ -103,6 +109,8 @@ def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
         assert "Create the first admin account" in body  # a fresh database asks for the first admin
         output = (tmp_path / "dev.log").read_text()
         assert "worker" in output
+        # The third process: the vendor simulator the webhook channel sends to.
+        _wait_for(f"http://127.0.0.1:{vendor_port}/stats", process, seconds=60)
 
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(process.pid, signal.SIGINT)
@@ -112,12 +120,20 @@ def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
         log.close()
     output = (tmp_path / "dev.log").read_text()
     assert "Traceback" not in output, output[-3000:]
-    _assert_all_stopped(process, port)
-    # What manage.py run by hand from the checkout uses (README, "Commands").
+    _assert_all_stopped(process, port, vendor_port)
+    # What manage.py run by hand from the checkout uses (README, "Commands"), with the webhook
+    # secret made once and kept in var/ (readable by its owner only).
+    secret_file = tmp_path / "var" / "webhook_secret"
+    secret = secret_file.read_text().strip()
+    assert len(secret) == 64
+    assert secret_file.stat().st_mode & 0o077 == 0
     assert (tmp_path / "var" / "dev.env").read_text().splitlines()[1:] == [
         "DJANGO_SETTINGS_MODULE=config.settings.base",
         "DJANGO_DEBUG=true",
         f"MINICRM_VAR_DIR={tmp_path / 'var'}",
+        f"MINICRM_PUBLIC_URL=http://127.0.0.1:{port}",
+        f"MINICRM_WEBHOOK_URL=http://127.0.0.1:{vendor_port}/messages",
+        f"MINICRM_WEBHOOK_SECRET={secret}",
     ]
 
     # Again on the same port, now in a terminal of its own, which is then closed: the kernel
@@ -141,4 +157,5 @@ def test_bin_dev_serves_the_app_with_a_worker_and_stops_on_ctrl_c_and_on_hangup(
         if controller >= 0:
             os.close(controller)
         _kill(process)
-    _assert_all_stopped(process, port)
+    _assert_all_stopped(process, port, vendor_port)
+    assert secret_file.read_text().strip() == secret  # the same secret on every start

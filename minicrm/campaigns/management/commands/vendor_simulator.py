@@ -59,8 +59,13 @@ class Command(BaseCommand):
                 host=options["host"],
                 port=options["port"],
             )
-        except (ValueError, OSError) as error:
+        except ValueError as error:
             raise CommandError(str(error)) from error
+        except OSError as error:
+            where = f"{options['host']}:{options['port']}"
+            raise CommandError(
+                f"Cannot listen on {where} ({error}); choose another --port."
+            ) from error
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
