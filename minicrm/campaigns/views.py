@@ -296,6 +296,8 @@ def campaign_preview_fragment(request: HttpRequest) -> HttpResponse:
 
 def reach_now(campaign: Campaign) -> dict[str, Any] | None:
     """Before the launch: whom the campaign would reach if it went out now (None if unknown)."""
+    if campaign.segment_id is None:
+        return None
     segment = Segment.objects.filter(pk=campaign.segment_id).only("rules").first()
     if segment is None:
         return None
@@ -341,7 +343,7 @@ def log_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
         status = ""
     deliveries = campaign_deliveries(campaign_id=campaign.pk, status=status or None)
     page = _page(deliveries.select_related("customer"), request, LOG_PAGE_SIZE)
-    counts = {
+    counts: dict[str, int] = {
         Delivery.Status.PENDING: campaign.pending,
         Delivery.Status.SENT: campaign.sent,
         Delivery.Status.DELIVERED: campaign.delivered,

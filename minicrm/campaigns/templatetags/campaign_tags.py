@@ -13,7 +13,7 @@ register = template.Library()
 
 RECENT_CAMPAIGNS = 5
 
-CAMPAIGN_BADGES = {
+CAMPAIGN_BADGES: dict[str, str] = {
     Campaign.Status.DRAFT: "",
     Campaign.Status.SCHEDULED: "info",
     Campaign.Status.SENDING: "accent",
@@ -21,8 +21,12 @@ CAMPAIGN_BADGES = {
     Campaign.Status.CANCELLED: "warning",
     Campaign.Status.FAILED: "danger",
 }
-CHANNEL_LABELS = {Channel.LOG: "Log", Channel.EMAIL: "Email", Channel.WEBHOOK: "Webhook"}
-DELIVERY_BADGES = {
+CHANNEL_LABELS: dict[str, str] = {
+    Channel.LOG: "Log",
+    Channel.EMAIL: "Email",
+    Channel.WEBHOOK: "Webhook",
+}
+DELIVERY_BADGES: dict[str, str] = {
     Delivery.Status.PENDING: "",
     Delivery.Status.SENT: "info",
     Delivery.Status.DELIVERED: "success",
