@@ -46,15 +46,9 @@ from .services import (
     campaign_send,
     campaign_update,
 )
+from .summary import summary_request
 from .templating import PLACEHOLDERS, TemplateProblemError
 from .unsubscribe import customer_id_from_token, customer_unsubscribe
-
-# The AI summary is written alongside this page (minicrm.campaigns.summary); until it lands the
-# page says so instead of failing.
-try:
-    from .summary import summary_request
-except ImportError:  # pragma: no cover - removed once summary.py is committed
-    summary_request = None  # type: ignore[assignment]
 
 LIST_PAGE_SIZE = 50
 LOG_PAGE_SIZE = 25
@@ -395,7 +389,6 @@ def summary_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
         "summary_findings": texts("findings"),
         "summary_recommendations": texts("recommendations"),
         "summary_waiting": campaign.summary_status in SUMMARY_WAITING,
-        "summary_available": summary_request is not None,
         "can_summarise": _can_edit(request) and campaign.snapshot_at is not None,
     }
 
@@ -459,15 +452,12 @@ def campaign_summary_fragment(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_summarise(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask for a new summary; htmx gets the card in its queued state, a plain form a redirect."""
     campaign = _campaign_or_404(pk)
-    if summary_request is None:
-        messages.error(request, "Performance summaries are not available yet.")
-    else:
-        try:
-            summary_request(campaign_id=campaign.pk)
-        except NotFoundError as error:
-            raise Http404(error.message) from error
-        except ApplicationError as error:
-            messages.error(request, error.message)
+    try:
+        summary_request(campaign_id=campaign.pk)
+    except NotFoundError as error:
+        raise Http404(error.message) from error
+    except ApplicationError as error:
+        messages.error(request, error.message)
     if not _is_htmx(request):
         return redirect(reverse("campaigns:detail", args=[pk]) + "#summary")
     campaign.refresh_from_db()

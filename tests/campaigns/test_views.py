@@ -537,3 +537,34 @@ def test_the_results_show_revenue_per_recipient_against_the_holdout_and_the_lift
     assert "vs. ₹100.00 per held-out customer" in results
     assert '<span class="stat-value cmp-up" data-testid="lift">+200.0%</span>' in results
     assert "₹400 more than without the message" in results
+
+
+def test_summarise_writes_the_summary_and_htmx_gets_the_card(
+    marketer_client: Client,
+    everyone: Segment,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.AI_PROVIDER = "offline"
+    CustomerFactory.create_batch(3)
+    campaign = launched(everyone)
+    url = reverse("campaigns:summarise", args=[campaign.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<section class="card" id="summary"')
+    campaign.refresh_from_db()
+    assert campaign.summary_status == "succeeded"
+    page = marketer_client.get(reverse("campaigns:summary", args=[campaign.pk])).content.decode()
+    assert campaign.summary["headline"] in page.replace("&#x27;", "'")
+    assert "Regenerate" in page
+
+
+def test_summarising_a_draft_is_a_message_not_a_500(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    draft = campaign_draft(everyone)
+    response = marketer_client.post(reverse("campaigns:summarise", args=[draft.pk]), follow=True)
+    assert response.status_code == 200
+    assert "A summary can be written once the campaign has launched." in response.content.decode()
+    assert Campaign.objects.get(pk=draft.pk).summary_status == ""
