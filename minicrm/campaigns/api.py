@@ -61,7 +61,8 @@ def _schedule_checked(scheduled_at: datetime | None) -> datetime | None:
 def list_campaigns(
     request: HttpRequest, filters: Query[CampaignListFilter], page: Query[PageParams]
 ) -> Any:
-    return paginate(campaign_list(status=filters.status, segment_id=filters.segment_id), page)
+    status = filters.status.value if filters.status else None
+    return paginate(campaign_list(status=status, segment_id=filters.segment_id), page)
 
 
 @router.post("/campaigns", response={201: CampaignOut}, summary="Create a draft (marketer)")
@@ -140,7 +141,8 @@ def list_deliveries(
     page: Query[PageParams],
 ) -> Any:
     campaign = campaign_get(campaign_id=campaign_id)
-    return paginate(campaign_deliveries(campaign_id=campaign.pk, status=filters.status), page)
+    status = filters.status.value if filters.status else None
+    return paginate(campaign_deliveries(campaign_id=campaign.pk, status=status), page)
 
 
 @router.post(

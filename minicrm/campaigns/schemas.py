@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 from ninja import Field, Schema
@@ -28,6 +29,16 @@ Name = Annotated[str, Field(max_length=120)]
 Subject = Annotated[str, Field(max_length=MAX_SUBJECT_CHARS)]
 Template = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)]
 HoldoutPercent = Annotated[int, Field(ge=0, le=MAX_HOLDOUT_PERCENT)]
+
+
+# The models' status choices under names of their own: both are called `Status`, and the OpenAPI
+# document holds one schema per name.
+CampaignStatusName = StrEnum(  # type: ignore[misc]
+    "CampaignStatusName", [(status.name, status.value) for status in Campaign.Status]
+)
+DeliveryStatusName = StrEnum(  # type: ignore[misc]
+    "DeliveryStatusName", [(status.name, status.value) for status in Delivery.Status]
+)
 
 
 class CampaignIn(Schema):
@@ -57,12 +68,12 @@ class CampaignSendIn(Schema):
 
 
 class CampaignListFilter(Schema):
-    status: Campaign.Status | None = None
+    status: CampaignStatusName | None = None
     segment_id: Id | None = None
 
 
 class DeliveryListFilter(Schema):
-    status: Delivery.Status | None = None
+    status: DeliveryStatusName | None = None
 
 
 class CampaignCountersOut(Schema):

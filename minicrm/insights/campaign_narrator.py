@@ -83,7 +83,7 @@ def _findings(figures: dict[str, Any], revenue: dict[str, Any]) -> list[str]:
             f" ({money(revenue['revenue_per_held_out'], currency, 2)} each;"
             f" {pct(revenue['holdout_buyer_rate'])} bought)."
         )
-    if revenue["incremental_revenue"] is not None:
+    if revenue["incremental_revenue"] is not None and revenue["held_out"] >= MIN_HOLDOUT:
         findings.append(
             f"Against the holdout, the message brought about"
             f" {money(revenue['incremental_revenue'], currency)} of extra revenue."

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from config.api import ERROR_RESPONSES, api
 from minicrm.accounts.services import api_token_create
+from minicrm.campaigns.models import Campaign, Delivery
 from tests.factories import AdminFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,7 @@ def test_every_operation_documents_every_error_body(document: dict[str, Any]) ->
                 assert "detail" in schemas[name]["required"]
             count += 1
 
-    assert count == 24
+    assert count == 33
     assert schemas["ErrorDetailOut"]["required"] == ["detail"]
     assert schemas["ValidationErrorOut"]["required"] == ["detail", "message"]
 
@@ -120,3 +121,38 @@ def test_validation_and_application_errors_have_the_documented_shapes() -> None:
     }
     assert missing.status_code == 404
     assert set(missing.json()) == {"detail"}
+
+
+def test_the_campaign_routes_document_their_answers(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    schemas = document["components"]["schemas"]
+
+    def answers(path: str, method: str) -> dict[str, str]:
+        responses = paths[f"/api/v1{path}"][method]["responses"]
+        success = {code: body for code, body in responses.items() if code.startswith("2")}
+        return {
+            code: body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for code, body in success.items()
+        }
+
+    assert answers("/campaigns", "get") == {"200": "CampaignListOut"}
+    assert answers("/campaigns", "post") == {"201": "CampaignOut"}
+    assert answers("/campaigns/{campaign_id}", "get") == {"200": "CampaignOut"}
+    assert answers("/campaigns/{campaign_id}", "patch") == {"200": "CampaignOut"}
+    assert answers("/campaigns/{campaign_id}/preview", "post") == {"200": "CampaignPreviewOut"}
+    assert answers("/campaigns/{campaign_id}/send", "post") == {"202": "CampaignOut"}
+    assert answers("/campaigns/{campaign_id}/cancel", "post") == {"200": "CampaignOut"}
+    assert answers("/campaigns/{campaign_id}/deliveries", "get") == {"200": "DeliveryListOut"}
+    assert answers("/campaigns/{campaign_id}/summary", "post") == {"202": "CampaignOut"}
+    assert answers("/deliveries/receipts", "post") == {"200": "ReceiptsAppliedOut"}
+    assert {"counters", "results", "summary"} <= set(schemas["CampaignOut"]["required"])
+    assert schemas["CampaignPreviewOut"]["required"] == ["audience", "excluded", "samples"]
+    assert schemas["CampaignSampleOut"]["required"] == ["customer_id", "to", "subject", "body"]
+    assert schemas["CampaignStatusName"]["enum"] == list(Campaign.Status.values)
+    assert schemas["DeliveryStatusName"]["enum"] == list(Delivery.Status.values)
+    send_body = paths["/api/v1/campaigns/{campaign_id}/send"]["post"]["requestBody"]
+    assert send_body.get("required", False) is False  # sending now needs no body
+    receipts_401 = paths["/api/v1/deliveries/receipts"]["post"]["responses"]["401"]
+    assert receipts_401["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ReceiptSignatureErrorOut"
+    )

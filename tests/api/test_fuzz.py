@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.services import api_token_create
+from minicrm.campaigns.services import campaign_create, campaign_send
 from minicrm.customers.services import customers_bulk_upsert, orders_bulk_upsert
 from minicrm.segments.services import segment_create
 from tests.factories import AdminFactory, UserFactory
@@ -42,9 +43,13 @@ EXAMPLES = int(os.environ.get("MINICRM_FUZZ_EXAMPLES", "12"))
 MIN_REQUESTS_PER_TOKEN = 20 * 2 * EXAMPLES
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # POSTs that only read: a viewer may use them.
-READ_ONLY_POSTS = {"POST /api/v1/segments/preview"}
-# Routes a generated request cannot reach meaningfully: vendor callbacks authenticated by a
-# signature rather than a token (e.g. a future `POST /deliveries/receipts`). None yet.
+READ_ONLY_POSTS = {
+    "POST /api/v1/segments/preview",
+    "POST /api/v1/campaigns/{campaign_id}/preview",
+}
+# Routes a generated request cannot reach meaningfully. None: the vendor's receipts route
+# (`POST /deliveries/receipts`, signed, no token) answers an unsigned request with its
+# documented 401, which the checks accept.
 EXCLUDED_OPERATIONS: set[str] = set()
 # Every check of a single request but `positive_data_acceptance`: the document describes shapes,
 # and some schema-valid requests are refused by design with a 4xx naming the field (rule trees,
@@ -122,7 +127,7 @@ def seeded(db: None) -> None:
             for n in range(1, 11)
         ]
     )
-    segment_create(
+    segment = segment_create(
         name="Pune buyers",
         description="",
         rules={
@@ -131,6 +136,13 @@ def seeded(db: None) -> None:
         },
         created_by=AdminFactory(),
     )
+    # Campaign 1 stays a draft (unless a generated request sends it); campaign 2 is sent, with
+    # deliveries, results and a log to read.
+    for name in ("Draft", "Sent"):
+        campaign = campaign_create(
+            created_by=None, name=name, segment_id=segment.pk, template="Hi {{ first_name }}"
+        )
+    campaign_send(campaign_id=campaign.pk)
 
 
 def fuzz_operation(

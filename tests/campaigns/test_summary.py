@@ -1,0 +1,259 @@
+"""The AI performance summary: aggregates only reach the provider (offline narrator or Gemini on
+a fake server on 127.0.0.1), the outcome is stored on the campaign, transient failures retry."""
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from django_tasks import default_task_backend
+
+from minicrm.campaigns.models import Campaign, Delivery
+from minicrm.campaigns.results import WINDOW
+from minicrm.campaigns.services import campaign_send
+from minicrm.campaigns.summary import (
+    WINDOW_CLOSE_MARGIN,
+    summary_after_send,
+    summary_generate,
+    summary_request,
+)
+from minicrm.campaigns.summary_tasks import campaign_summary_due_task, campaign_summary_task
+from minicrm.core.errors import ConflictError
+from tests.factories import CustomerFactory, OrderFactory
+from tests.insights.fake_gemini import FakeGemini, answer, error
+
+from .conftest import campaign_draft
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+CONTENT = {
+    "headline": "Recipients spent more than the holdout.",
+    "findings": ["Most messages went out.", "A few recipients bought."],
+    "recommendations": ["Send it to a similar segment."],
+}
+DISTINCTIVE = [
+    {
+        "external_id": "EXT-ZQX-000417",
+        "first_name": "Zebediah",
+        "last_name": "Quackenbush",
+        "email": "zebediah.quackenbush@unusual-mail.test",
+        "phone": "+91 98123 45678",
+    },
+    {
+        "external_id": "EXT-ZQX-000418",
+        "first_name": "Philomena",
+        "last_name": "Vanderbeek",
+        "email": "p.vanderbeek@rare-domain.test",
+        "phone": "+44 7700 900123",
+    },
+]
+
+
+@pytest.fixture
+def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
+    server = FakeGemini()
+    server.start()
+    settings.AI_PROVIDER = "gemini"
+    settings.GEMINI_API_KEY = "test-key"
+    settings.GEMINI_MODEL = "gemini-test"
+    settings.GEMINI_BASE_URL = server.url
+    settings.GEMINI_TIMEOUT_SECONDS = 2
+    # One HTTP attempt per task attempt, so the requests count the task's retries.
+    settings.GEMINI_RETRY_ATTEMPTS = 1
+    settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
+    settings.INSIGHT_MAX_ATTEMPTS = 3
+    settings.INSIGHT_RETRY_BASE_SECONDS = 0.01
+    yield server
+    server.stop()
+
+
+def sent_campaign(segment: Any, capture: Any, **values: Any) -> Campaign:
+    """A campaign sent through the tasks (log channel), every recipient delivered now."""
+    campaign = campaign_draft(segment, **values)
+    with capture(execute=True):
+        campaign_send(campaign_id=campaign.pk)
+    return Campaign.objects.get(pk=campaign.pk)
+
+
+def summarised(campaign: Campaign, capture: Any) -> Campaign:
+    with capture(execute=True):
+        summary_request(campaign_id=campaign.pk)
+    return Campaign.objects.get(pk=campaign.pk)
+
+
+def test_the_offline_summary_is_written_from_the_campaign_s_figures(
+    everyone, settings, django_capture_on_commit_callbacks
+):
+    settings.AI_PROVIDER = "offline"
+    CustomerFactory.create_batch(39)
+    CustomerFactory(marketing_consent=False)
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks, holdout_percent=10)
+    buyer = Delivery.objects.filter(campaign=campaign, status="sent").first()
+    OrderFactory(customer_id=buyer.customer_id, amount=Decimal("250.50"), ordered_at=buyer.sent_at)
+
+    campaign = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert (campaign.summary_status, campaign.summary_provider) == ("succeeded", "offline")
+    assert campaign.summary_error == ""
+    assert campaign.summary_at is not None
+    figures = campaign.summary["figures"]
+    assert figures["audience"] == 39
+    assert figures["excluded"] == {"unsubscribed": 0, "no_consent": 1}
+    assert figures["deliveries"] == {
+        "held_out": 3,
+        "pending": 0,
+        "sent": 36,
+        "delivered": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert figures["window_closed"] is False
+    assert figures["revenue"]["recipient_revenue"] == 250.5
+    assert figures["revenue"]["recipient_buyers"] == 1
+    assert figures["revenue"]["recipient_buyer_rate"] == round(1 / 36, 4)
+    assert figures["revenue"]["holdout_revenue"] == 0.0
+    assert figures["revenue"]["lift"] is None
+    assert figures["revenue"]["incremental_revenue"] == 250.5
+    # The narrator writes from those figures (a holdout of 3 is too small to claim a lift).
+    assert campaign.summary["headline"] == (
+        "1 of 36 recipients bought within 14 days, spending ₹250"
+    )
+    assert campaign.summary["findings"] == [
+        "39 customers were in the audience; 36 received the message, 0 failed and 0 were"
+        " skipped (unsubscribed or cancelled before their batch).",
+        "2.8% of recipients bought within 14 days, for ₹250 (₹6.96 per recipient).",
+        "The 3 held-out customers spent ₹0 (₹0.00 each; 0% bought).",
+        "The 14-day window is still open: revenue may still grow.",
+    ]
+    assert campaign.summary["recommendations"][0].startswith("Hold out more customers")
+
+
+def test_gemini_gets_aggregates_only_and_its_summary_is_stored(
+    everyone, fake_gemini, django_capture_on_commit_callbacks
+):
+    people = [CustomerFactory(**values) for values in DISTINCTIVE]
+    campaign = sent_campaign(
+        everyone,
+        django_capture_on_commit_callbacks,
+        name="Zebediah's private offer",
+        template="Hi {{ first_name }}, Quackenbush family offer",
+    )
+    for person in people:
+        sent_at = Delivery.objects.get(campaign=campaign, customer=person).sent_at
+        OrderFactory(customer=person, amount=Decimal("99.99"), ordered_at=sent_at)
+    fake_gemini.queue(answer(CONTENT))
+
+    campaign = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert (campaign.summary_status, campaign.summary_provider) == ("succeeded", "gemini")
+    assert {key: campaign.summary[key] for key in CONTENT} == CONTENT
+    [request] = fake_gemini.requests
+    assert request.path.endswith("gemini-test:generateContent")
+    figures = json.loads(request.prompt.removeprefix("FIGURES:\n"))
+    assert figures == campaign.summary["figures"]
+    assert figures["revenue"]["recipient_revenue"] == 199.98
+    identifying = [value for person in DISTINCTIVE for value in person.values()]
+    identifying += [person["phone"].replace(" ", "") for person in DISTINCTIVE]
+    identifying += [person["email"].split("@")[0] for person in DISTINCTIVE]
+    identifying += ["Zebediah's private offer", "Quackenbush family offer"]
+    sent = (request.raw + json.dumps(request.body, ensure_ascii=False)).lower()
+    assert [value for value in identifying if value.lower() in sent] == []
+
+
+def test_a_transient_failure_is_retried_by_the_task_and_then_succeeds(
+    everyone, fake_gemini, django_capture_on_commit_callbacks
+):
+    CustomerFactory.create_batch(2)
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks)
+    fake_gemini.queue(error(503, "UNAVAILABLE", "overloaded"), answer(CONTENT))
+
+    campaign = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert len(fake_gemini.requests) == 2
+    assert campaign.summary_status == "succeeded"
+    assert campaign.summary_error == ""
+    assert campaign.summary["headline"] == CONTENT["headline"]
+
+
+def test_transient_failures_stop_after_the_attempts_and_say_why(
+    everyone, fake_gemini, django_capture_on_commit_callbacks
+):
+    CustomerFactory()
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks)
+    fake_gemini.default = error(429, "RESOURCE_EXHAUSTED", "quota")
+
+    campaign = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert len(fake_gemini.requests) == 3  # INSIGHT_MAX_ATTEMPTS
+    assert campaign.summary_status == "failed"
+    assert "Gemini is unavailable (429" in campaign.summary_error
+    assert campaign.summary is None
+
+
+def test_a_refusal_fails_at_once_and_keeps_the_previous_summary(
+    everyone, fake_gemini, django_capture_on_commit_callbacks
+):
+    CustomerFactory()
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks)
+    fake_gemini.queue(answer(CONTENT), error(400, "INVALID_ARGUMENT", "bad request"))
+    first = summarised(campaign, django_capture_on_commit_callbacks)
+
+    second = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert len(fake_gemini.requests) == 2
+    assert second.summary_status == "failed"
+    assert "Gemini refused the request (400" in second.summary_error
+    assert second.summary == first.summary
+    assert second.summary_at == first.summary_at
+
+
+def test_only_a_queued_summary_is_generated(everyone, settings, django_capture_on_commit_callbacks):
+    settings.AI_PROVIDER = "offline"
+    CustomerFactory()
+    campaign = summarised(
+        sent_campaign(everyone, django_capture_on_commit_callbacks),
+        django_capture_on_commit_callbacks,
+    )
+
+    again = summary_generate(campaign_id=campaign.pk, may_retry=True)
+    task_result = campaign_summary_task.call(campaign.pk)
+
+    assert again is not None
+    assert (again.summary_status, again.summary_at) == ("succeeded", campaign.summary_at)
+    assert task_result == "succeeded"
+    assert Campaign.objects.get(pk=campaign.pk).summary_at == campaign.summary_at
+    assert campaign_summary_task.call(987654) is None
+
+
+def test_a_summary_needs_a_launched_campaign(everyone):
+    campaign = campaign_draft(everyone)
+
+    with pytest.raises(ConflictError):
+        summary_request(campaign_id=campaign.pk)
+
+    assert Campaign.objects.get(pk=campaign.pk).summary_status == ""
+
+
+def test_after_sending_a_summary_is_queued_now_and_another_when_the_window_closes(
+    everyone, django_capture_on_commit_callbacks
+):
+    CustomerFactory()
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks)
+
+    with override_settings(
+        TASKS={"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            summary_after_send(campaign_id=campaign.pk)
+        queued = list(default_task_backend.results)  # type: ignore[attr-defined]
+
+    now, later = queued
+    assert (now.task.func, now.args) == (campaign_summary_task.func, [campaign.pk])
+    assert now.task.run_after is None
+    assert (later.task.func, later.args) == (campaign_summary_due_task.func, [campaign.pk])
+    assert later.task.run_after == campaign.launched_at + WINDOW + WINDOW_CLOSE_MARGIN
+    assert timedelta(days=14) == WINDOW
+    assert Campaign.objects.get(pk=campaign.pk).summary_status == "queued"
