@@ -12,7 +12,7 @@ back later (exponential backoff), until the attempts run out and the batch fails
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,18 +28,23 @@ from minicrm.core.leases import lease_kept, lease_seconds, lease_token, lease_un
 from .audience import NEEDS_EMAIL
 from .channels import Channel, ChannelSetupError, Message, Outcome, channel_for
 from .counters import counters_move
+from .delivery_outcomes import Written, deliveries_write
 from .models import Campaign, Delivery
 from .ratelimit import piece_size, rate_wait
 from .templating import CUSTOMER_FIELDS, message_context, render
-from .unsubscribe import unsubscribe_url
+from .unsubscribe import unsubscribe_token, unsubscribe_url
 
 logger = logging.getLogger(__name__)
 
 PENDING = Delivery.Status.PENDING
+SENT = Delivery.Status.SENT
+FAILED = Delivery.Status.FAILED
+SKIPPED = Delivery.Status.SKIPPED
 MAX_ERROR_CHARS = 500
 # What the batch read takes from each delivery's customer: the message's fields, and what
 # decides whether they can still be reached.
-_CUSTOMER_COLUMNS = [f"customer__{name}" for name in CUSTOMER_FIELDS if name != "id"]
+_CUSTOMER_NAMES = [(name, f"customer__{name}") for name in CUSTOMER_FIELDS if name != "id"]
+_CUSTOMER_COLUMNS = [column for _name, column in _CUSTOMER_NAMES]
 _REACH_COLUMNS = ["customer__unsubscribed_at", "customer__marketing_consent"]
 
 
@@ -210,10 +215,13 @@ def _deliver_batches(campaign_id: int, token: str) -> tuple[str, datetime | None
             return "retrying", retry_at
 
 
-def _claim(rows: Any, ids: list[int]) -> _Batch:
+def _claim(rows: Any, ids: list[int]) -> tuple[_Batch, int]:
+    """Stamp `rows` with a new batch token (one UPDATE); returns the batch and how many."""
     batch = _Batch(token=secrets.token_hex(16), ids=ids)
-    rows.update(batch_token=batch.token, batch_expires_at=lease_until(), attempts=F("attempts") + 1)
-    return batch
+    claimed = rows.update(
+        batch_token=batch.token, batch_expires_at=lease_until(), attempts=F("attempts") + 1
+    )
+    return batch, claimed
 
 
 def _claim_stale(campaign_id: int) -> _Batch | None:
@@ -232,7 +240,8 @@ def _claim_stale(campaign_id: int) -> _Batch | None:
             return None
         rows = Delivery.objects.filter(campaign_id=campaign_id, status=PENDING, batch_token=stale)
         ids = sorted(rows.values_list("pk", flat=True))
-        return _claim(Delivery.objects.filter(pk__in=ids, batch_token=stale), ids)
+        batch, _claimed = _claim(Delivery.objects.filter(pk__in=ids, batch_token=stale), ids)
+        return batch
 
     return atomic_with_retry(claim)
 
@@ -246,10 +255,10 @@ def _claim_fresh(campaign_id: int) -> _Batch | None:
         if not ids:
             return None
         # Conditional on still waiting: a cancel in between skips some, the claim leaves them.
-        batch = _claim(waiting.filter(pk__in=ids), ids)
-        claimed = Delivery.objects.filter(pk__in=ids, batch_token=batch.token)
-        if len(ids) != claimed.count():
-            batch.ids = sorted(claimed.values_list("pk", flat=True))
+        batch, claimed = _claim(waiting.filter(pk__in=ids), ids)
+        if claimed != len(ids):
+            mine = Delivery.objects.filter(pk__in=ids, batch_token=batch.token)
+            batch.ids = sorted(mine.values_list("pk", flat=True))
         return batch
 
     return atomic_with_retry(claim)
@@ -266,27 +275,43 @@ def _unreachable_reason(row: dict[str, Any], channel: str) -> str:
     return ""
 
 
+def _link_maker() -> Callable[[int], str]:
+    """unsubscribe.unsubscribe_url, with the URL resolved once per batch instead of per customer
+    (reverse() was a third of the worker's time per message); the same links, byte for byte."""
+    marker = "0-MARKER-0"
+    prefix, suffix = unsubscribe_url(0).replace(unsubscribe_token(0), marker).split(marker)
+    return lambda customer_id: prefix + unsubscribe_token(customer_id) + suffix
+
+
+def _renderer(text: str) -> Callable[[dict[str, Any]], str]:
+    """Render `text` for a context; text without any template syntax is itself."""
+    if "{" not in text:
+        return lambda _context: text
+    return lambda context: render(text, context)
+
+
 def _messages(
     campaign: Campaign, rows: Sequence[dict[str, Any]], outcomes: _Outcomes
 ) -> list[Message]:
     """Render each reachable customer's message; the unreachable are skipped with the reason."""
     messages = []
+    link_of = _link_maker()
+    subject_for, body_for = _renderer(campaign.subject), _renderer(campaign.template)
     for row in rows:
         reason = _unreachable_reason(row, campaign.channel)
         if reason:
             outcomes.skipped[row["pk"]] = reason
             continue
-        customer = {name: row[f"customer__{name}"] for name in CUSTOMER_FIELDS if name != "id"}
-        customer["id"] = row["customer_id"]
-        link = unsubscribe_url(row["customer_id"])
+        customer = {name: row[column] for name, column in _CUSTOMER_NAMES}
+        link = link_of(row["customer_id"])
         context = message_context(customer, unsubscribe_url=link)
         messages.append(
             Message(
                 delivery_id=row["pk"],
                 channel=campaign.channel,
                 to=customer["email"] or "",
-                subject=render(campaign.subject, context) if campaign.subject else "",
-                body=render(campaign.template, context),
+                subject=subject_for(context),
+                body=body_for(context),
                 unsubscribe_url=link,
             )
         )
@@ -351,62 +376,29 @@ def _record(campaign_id: int, token: str, outcomes: _Outcomes) -> None:
     """Write a batch's outcomes and move the counters with them, in one transaction."""
     _campaign_locked(campaign_id, token)
     now = timezone.now()
-    done = []
-    for message, outcome in outcomes.sent:
-        done.append(
-            Delivery(
-                pk=message.delivery_id,
-                status=Delivery.Status.SENT,
-                to=message.to,
-                subject=message.subject,
-                body=message.body,
-                vendor_id=outcome.vendor_id,
-                sent_at=now,
-                error="",
-            )
+    written = [
+        Written(
+            message.delivery_id,
+            SENT,
+            message.to,
+            message.subject,
+            message.body,
+            outcome.vendor_id,
+            now,
+            "",
         )
-    for delivery_id, (failed_message, reason) in outcomes.failed.items():
-        done.append(
-            Delivery(
-                pk=delivery_id,
-                status=Delivery.Status.FAILED,
-                to=failed_message.to if failed_message else "",
-                subject=failed_message.subject if failed_message else "",
-                body=failed_message.body if failed_message else "",
-                vendor_id=None,
-                sent_at=None,
-                error=reason[:MAX_ERROR_CHARS],
-            )
+        for message, outcome in outcomes.sent
+    ]
+    for delivery_id, (failed, reason) in outcomes.failed.items():
+        to, subject, body = (failed.to, failed.subject, failed.body) if failed else ("", "", "")
+        written.append(
+            Written(delivery_id, FAILED, to, subject, body, None, None, reason[:MAX_ERROR_CHARS])
         )
     for delivery_id, reason in outcomes.skipped.items():
-        done.append(
-            Delivery(
-                pk=delivery_id,
-                status=Delivery.Status.SKIPPED,
-                to="",
-                subject="",
-                body="",
-                vendor_id=None,
-                sent_at=None,
-                error=reason[:MAX_ERROR_CHARS],
-            )
+        written.append(
+            Written(delivery_id, SKIPPED, "", "", "", None, None, reason[:MAX_ERROR_CHARS])
         )
-    for delivery in done:
-        delivery.batch_token, delivery.batch_expires_at = "", None
-    Delivery.objects.bulk_update(
-        done,
-        [
-            "status",
-            "to",
-            "subject",
-            "body",
-            "vendor_id",
-            "sent_at",
-            "error",
-            "batch_token",
-            "batch_expires_at",
-        ],
-    )
+    deliveries_write(written)
     if outcomes.retry:
         # Still pending in the same batch, stale at once: the retry claims exactly these ids.
         Delivery.objects.filter(pk__in=list(outcomes.retry)).update(
