@@ -141,6 +141,8 @@ def campaign_list_page(request: HttpRequest) -> HttpResponse:
     if _is_htmx(request):
         return render(request, "campaigns/_table.html", context)
     context["can_edit"] = _can_edit(request)
+    if segment_id is not None:
+        context["segment_filter"] = Segment.objects.filter(pk=segment_id).first()
     return render(request, "campaigns/list.html", context)
 
 

@@ -568,3 +568,20 @@ def test_summarising_a_draft_is_a_message_not_a_500(
     assert response.status_code == 200
     assert "A summary can be written once the campaign has launched." in response.content.decode()
     assert Campaign.objects.get(pk=draft.pk).summary_status == ""
+
+
+def test_the_list_of_one_segment_names_it_and_leaves_the_others_out(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    other = segment_create(
+        name="Someone", rules={"match": "any", "conditions": []}, created_by=None
+    )
+    campaign_draft(everyone, name="Mine")
+    campaign_draft(other, name="Theirs")
+    page = marketer_client.get(LIST, {"segment": everyone.pk}).content.decode()
+    assert "Mine" in page
+    assert "Theirs" not in page
+    assert (
+        f'Sent to <a href="{reverse("segments:detail", args=[everyone.pk])}">Everyone</a>' in page
+    )
+    assert marketer_client.get(LIST, {"segment": "nope"}).status_code == 200

@@ -59,6 +59,8 @@
   function showSchedule() {
     const field = form.querySelector("[data-schedule-field]");
     if (field) field.hidden = !scheduling();
+    const label = form.querySelector("[data-send-open-label]");
+    if (label) label.textContent = scheduling() ? "Schedule…" : "Send…";
   }
   showSubject();
   showSchedule();
