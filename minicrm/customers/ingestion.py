@@ -4,6 +4,7 @@ One pydantic model per row kind accepts both JSON values and the strings a CSV h
 and the importer can never disagree about what a valid row is. The result types live here too.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,14 +42,31 @@ from minicrm.core.text import text_problem
 __all__ = [
     "MAX_BATCH_ROWS",
     "BulkResult",
+    "CustomerByEmailRow",
     "CustomerRow",
+    "OrderByEmailRow",
     "OrderRow",
     "RowError",
+    "external_id_from_email",
     "rows_check_size",
     "rows_validate",
 ]
 
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
+# A customer known only by email (a shop's export has no key of ours) gets this key, derived from
+# the normalised address, so importing the same export again finds the same customer.
+EMAIL_KEY_PREFIX = "email:"
+EMAIL_KEY_DIGITS = 40
+
+
+def external_id_from_email(email: str) -> str:
+    """The stable external_id of a customer keyed by email: "email:" + 40 hex of its SHA-256.
+
+    Hashed rather than the address itself: an external_id holds at most 64 characters, shows up
+    in URLs and exports, and must not change when the address is written in another case.
+    """
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return EMAIL_KEY_PREFIX + digest[:EMAIL_KEY_DIGITS]
 
 
 @dataclass(frozen=True)
@@ -234,7 +252,7 @@ ExternalId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(_no_nul),
 ]
-Amount = Annotated[Decimal, Field(gt=0, le=MAX_ORDER_AMOUNT, decimal_places=2, allow_inf_nan=False)]
+Amount = Annotated[Decimal, Field(ge=0, le=MAX_ORDER_AMOUNT, decimal_places=2, allow_inf_nan=False)]
 
 
 class CustomerRow(BaseModel):
@@ -255,6 +273,21 @@ class CustomerRow(BaseModel):
     marketing_consent: Annotated[bool | None, PlainValidator(_consent)] = None
 
 
+def _required_email(value: Any) -> str:
+    email = _email(value)
+    if not email:
+        raise _error("email_missing", "An email address is required to find the customer.")
+    return email
+
+
+class CustomerByEmailRow(CustomerRow):
+    """A customer keyed by email: `external_id` is optional (kept for a new customer, or derived
+    from the email); an existing customer with that email is updated."""
+
+    external_id: ExternalId | None = None  # type: ignore[assignment]
+    email: Annotated[str, PlainValidator(_required_email)]
+
+
 class OrderRow(BaseModel):
     """One order. `currency` and `status` left out (or empty) keep the stored value or default."""
 
@@ -268,15 +301,64 @@ class OrderRow(BaseModel):
     status: Annotated[str | None, PlainValidator(_status)] = None
 
 
+class OrderByEmailRow(BaseModel):
+    """An order whose customer is found by email (a shop's export names no key of ours)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    external_id: ExternalId
+    customer_email: Annotated[str, PlainValidator(_required_email)]
+    amount: Amount
+    ordered_at: Annotated[datetime, PlainValidator(_datetime)]
+    currency: Annotated[str | None, PlainValidator(_currency)] = None
+    status: Annotated[str | None, PlainValidator(_status)] = None
+
+
 Row = TypeVar("Row", bound=BaseModel)
 
 
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:40] + ("…" if len(text) > 40 else "")) if isinstance(value, str) else text
+
+
 def _message(error: Any) -> str:
-    if error["type"] == "missing":
+    """The error in plain words naming the field and the value given, never pydantic's text: a
+    person fixing a spreadsheet reads "amount must be a number, got 'abc'"."""
+    kind, context = error["type"], error.get("ctx") or {}
+    name = _field_name(error["loc"]) or "the value"
+    got = _shown(error.get("input"))
+    if kind == "missing":
         return "This field is required."
-    if error["type"] == "extra_forbidden":
+    if kind == "extra_forbidden":
         return "Unknown field."
-    return str(error["msg"])
+    if kind in {"decimal_parsing", "decimal_type", "float_parsing", "int_parsing"}:
+        return f"{name} must be a number, got {got}."
+    if kind == "finite_number":
+        return f"{name} must be a finite number, got {got}."
+    if kind == "greater_than_equal":
+        return f"{name} must be {context['ge']} or more, got {got}."
+    if kind == "greater_than":
+        return f"{name} must be more than {context['gt']}, got {got}."
+    if kind == "less_than_equal":
+        return f"{name} must be at most {context['le']:,}, got {got}."
+    if kind == "decimal_max_places":
+        return f"{name} can have at most {context['decimal_places']} decimals, got {got}."
+    if kind in {"decimal_max_digits", "decimal_whole_digits"}:
+        return f"{name} has too many digits, got {got}."
+    if kind == "string_too_short":
+        return f"{name} must not be empty."
+    if kind == "string_too_long":
+        return f"{name} must be at most {context['max_length']} characters."
+    if kind == "string_type":
+        return f"{name} must be text, got {got}."
+    if kind == "string_unicode":
+        return f"{name} holds characters that cannot be stored."
+    if kind.startswith(("text_", "email_", "tag", "attributes_", "bool_", "currency_", "status_")):
+        return str(error["msg"])
+    if kind.startswith("datetime_"):
+        return str(error["msg"])
+    return f"{name} is not valid, got {got}."
 
 
 def rows_check_size(rows: Sequence[Any]) -> None:
@@ -294,12 +376,13 @@ def _batch_validator(model: type[Row]) -> TypeAdapter[list[Row]]:
 
 
 def rows_validate(
-    rows: Sequence[Any], model: type[Row]
+    rows: Sequence[Any], model: type[Row], *, key: str = "external_id"
 ) -> tuple[list[tuple[int, Row]], list[RowError]]:
     """Validate each row; return the valid ones with their index, and one error per bad field.
 
-    A later row repeating an earlier row's external_id is an error: the first one is stored, so
-    nothing is overwritten silently inside one batch (the caller can resend the later one).
+    A later row repeating an earlier row's `key` (external_id, or email for rows keyed by it) is
+    an error: the first one is stored, so nothing is overwritten silently inside one batch (the
+    caller can resend the later one).
     """
     try:
         # Most batches are clean: one pass through pydantic's loop costs a third less. A batch
@@ -313,13 +396,13 @@ def rows_validate(
     valid: list[tuple[int, Row]] = []
     first_seen: dict[str, int] = {}
     for index, row in parsed:
-        external_id: str = row.external_id  # type: ignore[attr-defined]
-        earlier = first_seen.setdefault(external_id, index)
+        value: str = getattr(row, key)
+        earlier = first_seen.setdefault(value, index)
         if earlier == index:
             valid.append((index, row))
         else:
-            message = f"{external_id!r} already appears in row {earlier} of this batch."
-            errors.append(RowError(index, "external_id", message))
+            message = f"{value!r} already appears in row {earlier} of this batch."
+            errors.append(RowError(index, key, message))
     errors.sort(key=lambda error: error.index)
     return valid, errors
 
@@ -338,7 +421,7 @@ def _rows_validate_each(
         except ValidationError as error:
             errors.extend(
                 RowError(index, _field_name(item["loc"]), _message(item))
-                for item in error.errors(include_url=False, include_input=False)
+                for item in error.errors(include_url=False)
             )
     return parsed, errors
 

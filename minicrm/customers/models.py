@@ -95,7 +95,9 @@ class Order(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            # Free orders (samples, 100 % discounts, replacements) are orders: they count in
+            # order_count and the order dates and add nothing to spend.
+            models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
         ]
         indexes = [
             models.Index(

@@ -6,7 +6,12 @@ rows per IN-list chunk, one `executemany` per kind of write and one for the stat
 transaction, on SQLite, PostgreSQL and MariaDB alike.
 
 Semantics callers rely on:
-- Upserts are keyed by `external_id`. A row that changes nothing is counted `unchanged` and not
+- Upserts are keyed by `external_id`, or by email (`key="email"`, for files from a shop that
+  know no key of ours): an existing customer with that email is updated, a new one keeps the
+  row's external_id or gets one derived from the email (`external_id_from_email`), so the same
+  export imported twice never duplicates anyone. Orders may find their customer by email too.
+  Several customers sharing the email is a row error (nothing says which one is meant).
+- A row that changes nothing is counted `unchanged` and not
   written, so resending a payload leaves every row (`updated_at` included) as it was.
 - A key left out of a row keeps the stored value (CSV files may carry only some columns).
 - The same `external_id` twice in one batch: the first row is stored, later ones are row errors.
@@ -26,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, Max, Min, Sum
@@ -38,9 +43,12 @@ from minicrm.core.limits import MAX_BATCH_ROWS, MAX_CUSTOMER_ORDERS, MAX_CUSTOME
 
 from .ingestion import (
     BulkResult,
+    CustomerByEmailRow,
     CustomerRow,
+    OrderByEmailRow,
     OrderRow,
     RowError,
+    external_id_from_email,
     rows_check_size,
     rows_validate,
 )
@@ -70,6 +78,7 @@ __all__ = [
 ]
 
 Stats = tuple[Decimal, int, datetime | None, datetime | None]
+CustomerKey = Literal["external_id", "email"]
 
 COMPLETED = Order.Status.COMPLETED.value
 ZERO = Decimal("0")
@@ -134,15 +143,74 @@ def _with_errors(result: BulkResult, errors: list[RowError]) -> BulkResult:
 # --- Customers --------------------------------------------------------------------------------
 
 
-def customers_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
-    """Create or update up to 10,000 customers by `external_id`; invalid rows are reported.
+def customers_bulk_upsert(*, rows: Sequence[Any], key: CustomerKey = "external_id") -> BulkResult:
+    """Create or update up to 10,000 customers by `external_id` (or by email, `key="email"`);
+    invalid rows are reported.
 
     `tags`, when given, replace the customer's tags (stored lower-case, one CustomerTag each).
     """
     rows_check_size(rows)
     with _gc_paused():
+        if key == "email":
+            by_email, errors = rows_validate(rows, CustomerByEmailRow, key="email")
+            return _with_errors(
+                _atomic_with_retry(lambda: _customers_store_by_email(by_email)), errors
+            )
+        if key != "external_id":
+            raise ValueError(f"Unknown customer key {key!r}")
         valid, errors = rows_validate(rows, CustomerRow)
         return _with_errors(_atomic_with_retry(lambda: _customers_store(valid)), errors)
+
+
+def _external_ids_by_email(emails: Iterable[str]) -> dict[str, list[str]]:
+    """Every stored customer's external_id under each of these emails, oldest customer first."""
+    found: dict[str, list[str]] = {}
+    stored = rows_by_key(Customer, "email", sorted(set(emails)), ["external_id"])
+    for email, (external_id,) in stored:
+        found.setdefault(email, []).append(external_id)
+    return found
+
+
+def _email_owner(email: str, owners: list[str], given: str | None) -> str | RowError:
+    """The external_id that `email` names; a RowError (index filled in later) when ambiguous."""
+    if not owners:
+        return given or external_id_from_email(email)
+    if len(owners) == 1:
+        return owners[0]
+    for preferred in (given, external_id_from_email(email)):
+        if preferred in owners:
+            return preferred
+    return RowError(
+        -1,
+        "email",
+        f"{len(owners)} customers have the email {email!r}; import them by external_id to say "
+        "which one is meant.",
+    )
+
+
+def _customers_store_by_email(valid: list[tuple[int, CustomerByEmailRow]]) -> BulkResult:
+    owners = _external_ids_by_email(row.email for _index, row in valid)
+    keyed: list[tuple[int, CustomerRow]] = []
+    errors: list[RowError] = []
+    for index, row in valid:
+        owner = _email_owner(row.email, owners.get(row.email, []), row.external_id)
+        if isinstance(owner, RowError):
+            errors.append(RowError(index, owner.field, owner.message))
+            continue
+        values = {**row.__dict__, "external_id": owner}
+        fields_set = row.model_fields_set | {"external_id"}
+        keyed.append((index, CustomerRow.model_construct(fields_set, **values)))
+    # Two rows with different emails may still name one customer by the same given external_id.
+    keys_seen: dict[str, int] = {}
+    unique: list[tuple[int, CustomerRow]] = []
+    for index, row in keyed:
+        earlier = keys_seen.setdefault(row.external_id, index)
+        if earlier != index:
+            message = f"{row.external_id!r} already appears in row {earlier} of this batch."
+            errors.append(RowError(index, "external_id", message))
+        else:
+            unique.append((index, row))
+    return _with_errors(_customers_store(unique), errors)
 
 
 def _customers_store(valid: list[tuple[int, CustomerRow]]) -> BulkResult:
@@ -254,16 +322,52 @@ def _tags_of(customer_ids: list[int]) -> dict[int, dict[str, int]]:
 # --- Orders -----------------------------------------------------------------------------------
 
 
-def orders_bulk_upsert(*, rows: Sequence[Any]) -> BulkResult:
+def orders_bulk_upsert(
+    *, rows: Sequence[Any], customer_key: CustomerKey = "external_id"
+) -> BulkResult:
     """Create or update up to 10,000 orders by `external_id` and keep customer stats exact.
 
-    The customer is named by `customer_external_id`; an unknown one is a row error on that field.
-    An existing order may change status, amount, date, currency or customer.
+    The customer is named by `customer_external_id` (or by `customer_email` with
+    `customer_key="email"`); an unknown one is a row error on that field. An existing order may
+    change status, amount, date, currency or customer.
     """
     rows_check_size(rows)
     with _gc_paused():
+        if customer_key == "email":
+            by_email, errors = rows_validate(rows, OrderByEmailRow)
+            return _with_errors(
+                _atomic_with_retry(lambda: _orders_store_by_email(by_email)), errors
+            )
+        if customer_key != "external_id":
+            raise ValueError(f"Unknown customer key {customer_key!r}")
         valid, errors = rows_validate(rows, OrderRow)
         return _with_errors(_atomic_with_retry(lambda: _orders_store(valid)), errors)
+
+
+def _orders_store_by_email(valid: list[tuple[int, OrderByEmailRow]]) -> BulkResult:
+    owners = _external_ids_by_email(row.customer_email for _index, row in valid)
+    keyed: list[tuple[int, OrderRow]] = []
+    errors: list[RowError] = []
+    for index, row in valid:
+        found = owners.get(row.customer_email, [])
+        if not found:
+            message = f"No customer has the email {row.customer_email!r}; import customers first."
+            errors.append(RowError(index, "customer_email", message))
+            continue
+        owner = _email_owner(row.customer_email, found, None)
+        if isinstance(owner, RowError):
+            errors.append(RowError(index, "customer_email", owner.message))
+            continue
+        values = {
+            name: getattr(row, name)
+            for name in OrderByEmailRow.model_fields
+            if name != "customer_email"
+        }
+        fields_set = (row.model_fields_set - {"customer_email"}) | {"customer_external_id"}
+        keyed.append(
+            (index, OrderRow.model_construct(fields_set, customer_external_id=owner, **values))
+        )
+    return _with_errors(_orders_store(keyed), errors)
 
 
 def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:

@@ -43,7 +43,7 @@ COLUMN_HELP: dict[str, dict[str, tuple[str, str]]] = {
     Import.Kind.ORDERS: {
         "external_id": ("Your own unique key for the order.", "O-5001"),
         "customer_external_id": ("The external_id of the customer who ordered.", "C-1001"),
-        "amount": ("Order value, more than 0, with up to 2 decimals.", "1499.00"),
+        "amount": ("Order value, 0 or more (a free order is 0), with up to 2 decimals.", "1499.00"),
         "ordered_at": ("When it was ordered: YYYY-MM-DD or ISO date-time.", "2025-01-31T14:05:00"),
         "currency": ("Three-letter currency code.", "INR"),
         "status": ("completed, cancelled or refunded; only completed ones count.", "completed"),

@@ -105,7 +105,7 @@ def test_bulk_orders_stores_valid_rows_and_reports_the_others(api_client: Client
     response = post(
         api_client,
         "/orders/bulk",
-        {"rows": [order("O-1"), order("O-2", amount="0"), order("O-3", customer="C-9")]},
+        {"rows": [order("O-1"), order("O-2", amount="-5"), order("O-3", customer="C-9")]},
     )
 
     assert response.status_code == 200
@@ -114,7 +114,7 @@ def test_bulk_orders_stores_valid_rows_and_reports_the_others(api_client: Client
         "updated": 0,
         "unchanged": 0,
         "errors": [
-            {"index": 1, "field": "amount", "message": "Input should be greater than 0"},
+            {"index": 1, "field": "amount", "message": "amount must be 0 or more, got '-5'."},
             {
                 "index": 2,
                 "field": "customer_external_id",
@@ -129,7 +129,7 @@ def test_bulk_orders_stores_valid_rows_and_reports_the_others(api_client: Client
     ("changes", "field"),
     [
         ({"amount": "-1"}, "amount"),
-        ({"amount": 0}, "amount"),
+        ({"amount": "-0.01"}, "amount"),
         ({"amount": "ten"}, "amount"),
         ({"amount": [1]}, "amount"),
         ({"status": "lost"}, "status"),
