@@ -11,7 +11,8 @@ After `receipt_delay` seconds each message's receipt is posted back, signed, in 
 delivered, chosen from the delivery id and the seed so that a run can be repeated exactly. The
 CRM answers only how many receipts were `unknown` (it may not have written the vendor id down
 yet), not which: a batch with any unknown is posted again whole a little later (the others come
-back as duplicates, which is harmless), a few times at most. GET /stats answers the counts.
+back as duplicates, which is harmless), a few times at most. GET /stats answers the counts;
+POST /flush posts every waiting receipt now (a test or the benchmark deciding when they go).
 """
 
 import hashlib
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/messages"
 STATS_PATH = "/stats"
+FLUSH_PATH = "/flush"
 # A vendor bounds what it reads per request; the CRM sends MINICRM_DELIVERY_BATCH_SIZE (500).
 MAX_BATCH_MESSAGES = 10_000
 MAX_BODY_BYTES = 50 * 1024 * 1024
@@ -451,6 +453,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "MiniCRMVendorSimulator/1"
 
     def do_POST(self) -> None:
+        simulator: VendorSimulator = self.server.simulator  # type: ignore[attr-defined]
+        if urlsplit(self.path).path == FLUSH_PATH:
+            simulator.receipts_due_now()
+            self._answer(200, {"queued": simulator.stats_snapshot()["queued"]})
+            return
         if urlsplit(self.path).path != MESSAGES_PATH:
             self._answer(404, {"detail": f"POST batches to {MESSAGES_PATH}."})
             return
@@ -464,7 +471,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
-        simulator: VendorSimulator = self.server.simulator  # type: ignore[attr-defined]
         status, answer = simulator.batch_answer(body, self.headers.get(SIGNATURE_HEADER))
         self._answer(status, answer)
 

@@ -234,6 +234,20 @@ def test_receipts_wait_for_their_delay(endpoint):
     assert len(endpoint.receipts) == 2
 
 
+def test_a_flush_over_http_posts_the_waiting_receipts_now(endpoint):
+    with simulator_with(receipts_url=endpoint.url, receipt_delay=3600) as simulator:
+        post(simulator, batch(1, 2, 3))
+        assert not simulator.wait_until_idle(0.2)
+        connection = http.client.HTTPConnection(simulator.host, simulator.port, timeout=10)
+        connection.request("POST", "/flush")
+        answer = json.loads(connection.getresponse().read())
+        connection.close()
+        assert simulator.wait_until_idle(WAIT_SECONDS)
+
+    assert answer["queued"] in (0, 3)  # the poster may have taken them already
+    assert len(endpoint.receipts) == 3
+
+
 def test_a_resent_delivery_id_gets_the_same_vendor_id_and_no_second_receipt(endpoint):
     with simulator_with(receipts_url=endpoint.url) as simulator:
         _status, first = post(simulator, batch(1, 2, 3))
