@@ -15,6 +15,8 @@ class Import(models.Model):
         ORDERS = "orders", "Orders"
 
     class Status(models.TextChoices):
+        # Uploaded on the import page; waits for the person to confirm the column mapping.
+        MAPPING = "mapping", "Needs its columns mapped"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -31,10 +33,14 @@ class Import(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    # Line-item rows folded into the order on the row before them (a shop's orders export).
+    grouped_rows = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     notes = models.JSONField(default=list, blank=True)
     failure_reason = models.TextField(blank=True)
+    # Which file column feeds which field (minicrm.imports.mapping); empty: our own column names.
+    mapping = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -87,4 +93,23 @@ class Import(models.Model):
     @property
     def failed_rows(self) -> int:
         # A row may carry several errors, so rows that failed are counted apart from errors.
-        return max(0, self.processed_rows - self.stored_rows)
+        return max(0, self.processed_rows - self.stored_rows - self.grouped_rows)
+
+    @property
+    def needs_mapping(self) -> bool:
+        return self.status == self.Status.MAPPING
+
+
+class ColumnMapping(models.Model):
+    """The mapping last confirmed for files with this header, offered again for the next one."""
+
+    header_hash = models.CharField(max_length=64, unique=True)
+    header = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.mapping.get('kind', '?')} mapping for {len(self.header)} columns"

@@ -86,6 +86,12 @@ def _first_bad_line(file: IO[bytes]) -> tuple[int, UnicodeDecodeError] | None:
 
 def header_read(file: IO[bytes], *, spec: ColumnSpec) -> Header:
     """Read and check the header row; raise ImportFileError naming what is wrong."""
+    delimiter, names = header_names(file)
+    return header_match(names, spec=spec, delimiter=delimiter)
+
+
+def header_names(file: IO[bytes]) -> tuple[str, list[str]]:
+    """The delimiter and the column names of the header row, as the file spells them."""
     file.seek(0)
     head = file.read(HEADER_PEEK_BYTES)
     if head.startswith(ZIP_MAGIC):
@@ -108,7 +114,32 @@ def header_read(file: IO[bytes], *, spec: ColumnSpec) -> Header:
         names = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as error:
         raise ImportFileError("The header row cannot be read as CSV.", field="file") from error
-    return header_match(names, spec=spec, delimiter=delimiter)
+    problem = text_problem(names)
+    if problem:
+        raise ImportFileError(f"The header row cannot be stored. {problem}", field="file")
+    return delimiter, names
+
+
+def header_mapped(names: list[str], *, columns: dict[str, str], delimiter: str) -> Header:
+    """Where each mapped field's column sits; the mapping was checked against these names."""
+    normalised = [name.strip().lower() for name in names]
+    positions: dict[str, int] = {}
+    for field, column in columns.items():
+        found = [index for index, name in enumerate(normalised) if name == column.strip().lower()]
+        if len(found) != 1:
+            raise ImportFileError(
+                f"The column {column!r} (for {field}) appears {len(found)} times in the header.",
+                field="file",
+            )
+        positions[field] = found[0]
+    used = {position for position in positions.values()}
+    ignored = tuple(name.strip() for index, name in enumerate(names) if index not in used)
+    return Header(
+        delimiter=delimiter,
+        width=len(names),
+        positions=positions,
+        ignored=tuple(filter(None, ignored)),
+    )
 
 
 def header_match(names: list[str], *, spec: ColumnSpec, delimiter: str = ",") -> Header:
@@ -171,6 +202,17 @@ def _records(file: IO[bytes], *, header: Header) -> Iterator[tuple[int, list[str
     finally:
         # Closing the wrapper would close the caller's file, which may be read again.
         text.detach()
+
+
+def rows_preview(file: IO[bytes], *, delimiter: str, limit: int) -> list[list[str]]:
+    """The first `limit` data rows as cells, for the mapping page (the file was checked)."""
+    header = Header(delimiter=delimiter, width=0, positions={}, ignored=())
+    preview: list[list[str]] = []
+    for _number, cells in _records(file, header=header):
+        preview.append(cells)
+        if len(preview) >= limit:
+            break
+    return preview
 
 
 def rows_count(file: IO[bytes], *, header: Header) -> int:

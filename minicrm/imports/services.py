@@ -8,7 +8,8 @@ import again, and a run writes a chunk only while the import still carries its t
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -29,8 +30,20 @@ from minicrm.customers.services import (
 )
 
 from .columns import COLUMNS
-from .models import MAX_STORED_ERRORS, Import
-from .reader import DataRow, Header, ImportFileError, header_read, row_values, rows_count, rows_read
+from .mapping import ColumnMap, header_hash, mapping_parse
+from .models import MAX_STORED_ERRORS, ColumnMapping, Import
+from .reader import (
+    DataRow,
+    Header,
+    ImportFileError,
+    header_mapped,
+    header_names,
+    header_read,
+    row_values,
+    rows_count,
+    rows_read,
+)
+from .shaping import ShapeError, row_key, row_shape
 from .tasks import import_process_task
 
 logger = logging.getLogger(__name__)
@@ -42,10 +55,18 @@ CHUNK_SIZE = MAX_BATCH_ROWS
 Upsert = Callable[..., BulkResult]
 ProgressCallback = Callable[[Import], None]
 
-UPSERTS: dict[str, Upsert] = {
-    Import.Kind.CUSTOMERS: customers_bulk_upsert,
-    Import.Kind.ORDERS: orders_bulk_upsert,
-}
+# A cell quoted in a row error is cut to this many characters.
+SHOWN_VALUE_CHARS = 100
+# How many of the columns an import leaves out its note names.
+NOTED_COLUMNS = 8
+
+
+def _upsert(mapping: ColumnMap, rows: list[dict[str, str]]) -> BulkResult:
+    if mapping.kind == Import.Kind.CUSTOMERS:
+        return customers_bulk_upsert(rows=rows, key=mapping.key)
+    if mapping.kind == Import.Kind.ORDERS:
+        return orders_bulk_upsert(rows=rows, customer_key=mapping.key)
+    raise ValueError(f"Unknown import kind {mapping.kind!r}")
 
 
 def _kind_check(kind: str) -> Import.Kind:
@@ -56,16 +77,39 @@ def _kind_check(kind: str) -> Import.Kind:
 
 
 def import_create(
-    *, file: File[Any], kind: str, created_by: User | None, enqueue: bool = True
+    *,
+    file: File[Any],
+    kind: str | None,
+    created_by: User | None,
+    mapping: dict[str, Any] | str | None = None,
+    enqueue: bool = True,
+    await_mapping: bool = False,
 ) -> Import:
     """Store an uploaded CSV after checking its header, then queue its processing.
 
     The header is checked here so that an empty file, a wrong encoding or a missing column is
     answered at once (a 400 naming the column) instead of after a trip through the queue.
+    Without `mapping` the file uses our own column names; with one (a preset name or a JSON
+    mapping, see minicrm.imports.mapping) its columns are mapped, and the mapping is remembered
+    for its header. `await_mapping` (the import page) stores the file and waits for the person
+    to confirm a mapping (`import_mapping_confirm`).
     """
-    import_kind = _kind_check(kind)
     _size_check(file)
-    header = header_read(file, spec=COLUMNS[import_kind])
+    delimiter, names = header_names(file)
+    notes: list[str] = []
+    stored_mapping: dict[str, Any] = {}
+    status = Import.Status.QUEUED
+    if await_mapping:
+        import_kind = _kind_check(kind or "")
+        status = Import.Status.MAPPING
+    elif mapping is not None:
+        column_map = mapping_parse(mapping, names, kind=_kind_check(kind) if kind else None)
+        import_kind = Import.Kind(column_map.kind)
+        notes = _header_notes(header_mapped(names, columns=column_map.columns, delimiter=delimiter))
+        stored_mapping = column_map.model_dump()
+    else:
+        import_kind = _kind_check(kind or "")
+        notes = _header_notes(header_read(file, spec=COLUMNS[import_kind]))
     filename = os.path.basename(file.name or "upload.csv")[:255] or "upload.csv"
     file.seek(0)
     with transaction.atomic():
@@ -74,12 +118,49 @@ def import_create(
             file=File(file, name=filename),
             original_filename=filename,
             created_by=created_by,
-            notes=_header_notes(header),
+            notes=notes,
+            mapping=stored_mapping,
+            status=status,
         )
-        if enqueue:
+        if stored_mapping:
+            _mapping_remember(names, stored_mapping, created_by)
+        if enqueue and status == Import.Status.QUEUED:
             import_id = import_.pk
             transaction.on_commit(lambda: import_process_task.enqueue(import_id))
     return import_
+
+
+def import_mapping_confirm(
+    *, import_id: int, mapping: dict[str, Any] | str, confirmed_by: User | None
+) -> Import:
+    """Start an import uploaded on the import page with the mapping the person confirmed; the
+    mapping is remembered for files with the same header."""
+    with transaction.atomic():
+        import_ = _import_lock(import_id)
+        if import_.status != Import.Status.MAPPING:
+            raise ConflictError(f"Import {import_id} is already {import_.get_status_display()}.")
+        try:
+            with import_.file.open("rb") as file:
+                delimiter, names = header_names(file)
+        except FileNotFoundError as error:
+            raise ApplicationError("The uploaded file is gone; upload it again.") from error
+        column_map = mapping_parse(mapping, names, kind=None)
+        header = header_mapped(names, columns=column_map.columns, delimiter=delimiter)
+        import_.kind = Import.Kind(column_map.kind)
+        import_.mapping = column_map.model_dump()
+        import_.notes = _header_notes(header)
+        import_.status = Import.Status.QUEUED
+        import_.save(update_fields=["kind", "mapping", "notes", "status", "updated_at"])
+        _mapping_remember(names, import_.mapping, confirmed_by)
+        transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+    return import_
+
+
+def _mapping_remember(names: Sequence[str], mapping: dict[str, Any], user: User | None) -> None:
+    ColumnMapping.objects.update_or_create(
+        header_hash=header_hash(names),
+        defaults={"header": list(names), "mapping": mapping, "updated_by": user},
+    )
 
 
 def _size_check(file: File[Any]) -> None:
@@ -99,7 +180,10 @@ def _megabytes(size: int) -> str:
 def _header_notes(header: Header) -> list[str]:
     if not header.ignored:
         return []
-    names = ", ".join(f'"{name}"' for name in header.ignored)
+    names = ", ".join(f'"{name}"' for name in header.ignored[:NOTED_COLUMNS])
+    more = len(header.ignored) - NOTED_COLUMNS
+    if more > 0:
+        names += f" and {more:,} more"
     return [f"Ignored column(s) that Mini CRM does not know: {names}."]
 
 
@@ -187,8 +271,8 @@ def _import_run(
     token = import_.lease_token
     try:
         with import_.file.open("rb") as file:
-            header = header_read(file, spec=COLUMNS[import_.kind])
-            total = rows_count(file, header=header)
+            reading = _reading_start(import_, file)
+            total = rows_count(file, header=reading.header)
             if total == 0:
                 raise ImportFileError("The file has a header row but no data rows.", field="file")
             import_.total_rows = total
@@ -196,13 +280,17 @@ def _import_run(
             if on_progress:
                 on_progress(import_)
             chunk: list[DataRow] = []
-            for row in rows_read(file, header=header, skip=import_.processed_rows):
-                chunk.append(row)
-                if len(chunk) >= chunk_size:
-                    _chunk_store(import_, chunk=chunk, header=header, on_progress=on_progress)
+            for index, row in enumerate(rows_read(file, header=reading.header)):
+                if index < import_.processed_rows:
+                    # Rows stored by an earlier run: only their keys, so repeats stay errors.
+                    reading.rows_prepare([row], errors=[])
+                    continue
+                if len(chunk) >= chunk_size and not reading.continues_order(chunk[-1], row):
+                    _chunk_store(import_, chunk=chunk, reading=reading, on_progress=on_progress)
                     chunk = []
+                chunk.append(row)
             if chunk:
-                _chunk_store(import_, chunk=chunk, header=header, on_progress=on_progress)
+                _chunk_store(import_, chunk=chunk, reading=reading, on_progress=on_progress)
     except (ImportFileError, FileNotFoundError) as error:
         reason = error.message if isinstance(error, ImportFileError) else "The file is missing."
         return import_fail(import_id=import_.pk, reason=reason, token=token)
@@ -232,43 +320,117 @@ def _import_run(
     return stored
 
 
-def _batches(
-    chunk: Sequence[DataRow], *, header: Header, errors: list[dict[str, Any]]
-) -> Iterator[tuple[list[Mapping[str, str]], list[int]]]:
-    """Split a chunk into batches of well-formed rows, each holding an external_id only once.
+@dataclass
+class _Reading:
+    """One run through a file: its header, its mapping, and the keys met so far.
 
-    The ingestion services refuse a key repeated within one batch; in a file, rows apply in
-    order, so a repeated key starts a new batch and the later row updates the earlier one, as
-    it would had the two rows fallen into different chunks.
+    A key repeated in one file is a row error, wherever the two rows are: nothing is overwritten
+    silently, and a person sees both row numbers. Line items (rows right after their order's
+    first row, sharing its external_id) are folded into that order instead.
     """
-    rows: list[Mapping[str, str]] = []
-    numbers: list[int] = []
-    keys: set[str] = set()
-    for row in chunk:
-        if len(row.cells) != header.width:
-            message = f"Expected {header.width} columns, found {len(row.cells)}."
-            errors.append({"row": row.number, "field": "", "message": message})
-            continue
-        values = row_values(row, header=header)
-        key = values.get("external_id", "")
-        if key and key in keys:
-            yield rows, numbers
-            rows, numbers, keys = [], [], set()
-        keys.add(key)
-        rows.append(values)
-        numbers.append(row.number)
-    if rows:
-        yield rows, numbers
+
+    header: Header
+    mapping: ColumnMap
+    seen: dict[str, int] = field(default_factory=dict)
+    last_key: str = ""
+
+    def continues_order(self, previous: DataRow, row: DataRow) -> bool:
+        """Whether `row` is a line item of the order `previous` belongs to (never split)."""
+        if not self.mapping.line_items:
+            return False
+        position = self.header.positions["external_id"]
+        cells = previous.cells, row.cells
+        if any(len(c) != self.header.width for c in cells):
+            return False
+        return previous.cells[position].strip() == row.cells[position].strip()
+
+    def rows_prepare(
+        self, chunk: Sequence[DataRow], *, errors: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, str]], list[DataRow], int]:
+        """The ingestion rows of a chunk, the file rows they came from, and the line-item rows
+        folded into their orders; errors found on the way are added to `errors`."""
+        rows: list[dict[str, str]] = []
+        sources: list[DataRow] = []
+        grouped = 0
+        header, mapping = self.header, self.mapping
+        for row in chunk:
+            if len(row.cells) != header.width:
+                message = f"Expected {header.width} columns, found {len(row.cells)}."
+                errors.append(_row_error(row.number, message=message))
+                continue
+            values = row_values(row, header=header)
+            key = row_key(values, mapping)
+            if mapping.line_items and key and key == self.last_key:
+                grouped += 1
+                continue
+            self.last_key = key
+            if key:
+                earlier = self.seen.setdefault(key, row.number)
+                if earlier != row.number:
+                    key_field = (
+                        "email"
+                        if mapping.kind == "customers" and mapping.key == "email"
+                        else "external_id"
+                    )
+                    errors.append(
+                        self.error_for(
+                            row,
+                            key_field,
+                            f"{key!r} already appears in row {earlier} of this file; "
+                            "each record may appear only once.",
+                        )
+                    )
+                    continue
+            try:
+                rows.append(row_shape(values, mapping))
+            except ShapeError as error:
+                errors.append(self.error_for(row, error.field, error.message))
+                continue
+            sources.append(row)
+        return rows, sources, grouped
+
+    def error_for(self, row: DataRow, field_name: str, message: str) -> dict[str, Any]:
+        column = self.mapping.column_of(field_name)
+        position = self.header.positions.get(field_name)
+        value = row.cells[position] if position is not None and position < len(row.cells) else ""
+        return _row_error(row.number, field_name, column, value, message=message)
+
+
+def _row_error(
+    number: int, field_name: str = "", column: str = "", value: str = "", *, message: str
+) -> dict[str, Any]:
+    """A row error as an import keeps it: the spreadsheet row, our field, the file's column, the
+    value found there, and what is wrong in plain words."""
+    return {
+        "row": number,
+        "field": field_name,
+        "column": column,
+        "value": value[:SHOWN_VALUE_CHARS],
+        "message": message,
+    }
+
+
+def _reading_start(import_: Import, file: Any) -> _Reading:
+    if import_.mapping:
+        delimiter, names = header_names(file)
+        mapping = ColumnMap.model_validate(import_.mapping)
+        header = header_mapped(names, columns=mapping.columns, delimiter=delimiter)
+        return _Reading(header=header, mapping=mapping)
+    # Our own column names: each known column feeds the field of its name.
+    header = header_read(file, spec=COLUMNS[import_.kind])
+    own = ColumnMap(kind=import_.kind, columns={name: name for name in header.positions})  # type: ignore[arg-type]
+    return _Reading(header=header, mapping=own)
 
 
 def _chunk_store(
     import_: Import,
     *,
     chunk: Sequence[DataRow],
-    header: Header,
+    reading: _Reading,
     on_progress: ProgressCallback | None,
 ) -> None:
     errors: list[dict[str, Any]] = []
+    rows, sources, grouped = reading.rows_prepare(chunk, errors=errors)
     with transaction.atomic():
         # The lock makes a second run on the same import (one resumed while the first was only
         # slow) wait; the check makes the one that lost its lease stop instead of counting twice.
@@ -279,15 +441,16 @@ def _chunk_store(
             import_.processed_rows,
         ):
             raise ImportTakenOverError(f"Import {import_.pk} moved on in another worker.")
-        for rows, numbers in _batches(chunk, header=header, errors=errors):
-            result = UPSERTS[import_.kind](rows=rows)
+        if rows:
+            result = _upsert(reading.mapping, rows)
             import_.created += result.created
             import_.updated += result.updated
             import_.unchanged += result.unchanged
             errors.extend(
-                {"row": numbers[error.index], "field": error.field, "message": error.message}
+                reading.error_for(sources[error.index], error.field, error.message)
                 for error in result.errors
             )
+        import_.grouped_rows += grouped
         errors.sort(key=lambda error: error["row"])
         # Totals saved with the chunk (absolute values: the lock above makes this worker the
         # only writer) let a resumed run carry on after the last committed chunk.
@@ -303,6 +466,7 @@ def _chunk_store(
                 "created",
                 "updated",
                 "unchanged",
+                "grouped_rows",
                 "error_count",
                 "errors",
                 "lease_expires_at",

@@ -192,6 +192,8 @@ def test_an_order_for_an_unknown_customer_is_a_row_error() -> None:
         {
             "row": 2,
             "field": "customer_external_id",
+            "column": "customer_external_id",
+            "value": "NOPE",
             "message": "No customer has external_id 'NOPE'.",
         }
     ]
@@ -262,13 +264,24 @@ def test_progress_is_saved_after_every_chunk() -> None:
     assert seen == [(7, 0, 0), (7, 3, 3), (7, 6, 6), (7, 7, 7)]
 
 
-def test_a_key_repeated_in_the_file_is_applied_in_order() -> None:
+@pytest.mark.parametrize("chunk_size", [1, 10])
+def test_a_key_repeated_in_the_file_is_a_row_error_naming_the_first_row(chunk_size: int) -> None:
     content = "external_id,city\nC-1,Pune\nC-2,Goa\nC-1,Delhi\n"
 
-    done = _process(content)
+    done = _process(content, chunk_size=chunk_size)
 
-    assert (done.created, done.updated, done.error_count) == (2, 1, 0)
-    assert Customer.objects.get(external_id="C-1").city == "Delhi"
+    assert (done.created, done.updated, done.error_count, done.failed_rows) == (2, 0, 1, 1)
+    assert done.errors == [
+        {
+            "row": 4,
+            "field": "external_id",
+            "column": "external_id",
+            "value": "C-1",
+            "message": "'C-1' already appears in row 2 of this file; each record may appear "
+            "only once.",
+        }
+    ]
+    assert Customer.objects.get(external_id="C-1").city == "Pune"
 
 
 def test_only_the_first_errors_are_kept_but_all_are_counted(
@@ -342,16 +355,16 @@ def test_a_failed_chunk_leaves_the_progress_of_the_committed_ones(
     created = import_create(
         file=csv_file(content), kind="customers", created_by=None, enqueue=False
     )
-    real_upsert = services.UPSERTS["customers"]
+    real_upsert = services.customers_bulk_upsert
     calls: list[int] = []
 
-    def flaky(*, rows: Any) -> Any:
+    def flaky(*, rows: Any, key: str) -> Any:
         calls.append(len(rows))
         if len(calls) == 2:
             raise OperationalError("database is locked")
-        return real_upsert(rows=rows)
+        return real_upsert(rows=rows, key=key)
 
-    monkeypatch.setitem(services.UPSERTS, "customers", flaky)
+    monkeypatch.setattr(services, "customers_bulk_upsert", flaky)
 
     with pytest.raises(OperationalError):
         import_process(import_id=created.pk, chunk_size=2)
@@ -360,7 +373,7 @@ def test_a_failed_chunk_leaves_the_progress_of_the_committed_ones(
     assert (stored.status, stored.processed_rows, stored.created) == ("running", 2, 2)
     assert Customer.objects.count() == 2
 
-    monkeypatch.setitem(services.UPSERTS, "customers", real_upsert)
+    monkeypatch.setattr(services, "customers_bulk_upsert", real_upsert)
     done = import_process(import_id=created.pk, chunk_size=2)
     assert (done.status, done.processed_rows, done.created) == ("succeeded", 5, 5)
 
