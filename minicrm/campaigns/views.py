@@ -51,6 +51,7 @@ from .templating import PLACEHOLDERS, TemplateProblemError
 from .unsubscribe import customer_id_from_token, customer_unsubscribe
 
 LIST_PAGE_SIZE = 50
+MAX_ID_DIGITS = 9  # below 2**31: fits every integer primary key on every database
 LOG_PAGE_SIZE = 25
 # Seconds between refreshes while a campaign sends (the list, its page) or waits for its time.
 POLL_SENDING = 2
@@ -85,6 +86,15 @@ def _campaign_or_404(pk: int) -> Campaign:
 
 def _page(items: Any, request: HttpRequest, size: int) -> Page:
     return Paginator(items, size).get_page(request.GET.get("page"))
+
+
+def id_or_none(value: object) -> int | None:
+    """A row id from user input, or None: never a value the database would refuse (an id past
+    the integer column's range is a DataError on PostgreSQL and MariaDB, not "no such row")."""
+    text = str(value or "")
+    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
+        return None
+    return int(text)
 
 
 def recipients_after_holdout(audience: int, holdout_percent: int) -> int:
@@ -133,10 +143,7 @@ def table_context(request: HttpRequest, *, segment_id: int | None = None) -> dic
 
 @require_GET
 def campaign_list_page(request: HttpRequest) -> HttpResponse:
-    try:
-        segment_id = int(request.GET["segment"]) if request.GET.get("segment") else None
-    except ValueError:
-        segment_id = None
+    segment_id = id_or_none(request.GET.get("segment"))
     context = table_context(request, segment_id=segment_id)
     if _is_htmx(request):
         return render(request, "campaigns/_table.html", context)
@@ -218,9 +225,9 @@ def _composer_page(
 @require_http_methods(["GET", "POST"])
 def campaign_new(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {"channel": Channel.LOG, "holdout_percent": 0}
-    segment_id = request.GET.get("segment", "")
-    if segment_id.isdigit() and Segment.objects.filter(pk=segment_id).exists():
-        initial["segment"] = int(segment_id)
+    segment_id = id_or_none(request.GET.get("segment"))
+    if segment_id is not None and Segment.objects.filter(pk=segment_id).exists():
+        initial["segment"] = segment_id
     return _composer_page(request, campaign=None, initial=initial)
 
 
@@ -239,8 +246,8 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def preview_context(data: Any) -> dict[str, Any]:
     """The composer's live panel for what is typed now: the audience with its exclusions, and
     the message rendered for three real customers (or the template's problem, with its line)."""
-    segment_id = str(data.get("segment", ""))
-    segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+    segment_id = id_or_none(data.get("segment"))
+    segment = Segment.objects.filter(pk=segment_id).first() if segment_id is not None else None
     if segment is None:
         return {"segment": None}
     channel = data.get("channel") if data.get("channel") in Channel.values else Channel.LOG

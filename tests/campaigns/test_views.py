@@ -155,6 +155,15 @@ def test_a_template_error_is_shown_under_the_message_naming_the_line_and_nothing
         ({"template": "  "}, "template", "Write the message."),
         ({"name": ""}, "name", "This field is required."),
         ({"template": ""}, "template", "Write the message."),
+        ({"segment": "99999999999999999999"}, "segment", "No such segment."),
+        ({"segment": "abc"}, "segment", "No such segment."),
+        ({"holdout_percent": "abc"}, "holdout_percent", "Enter a whole number."),
+        (
+            {"action": "schedule", "scheduled_at": "soon"},
+            "scheduled_at",
+            "Enter a valid date/time.",
+        ),
+        ({"action": "launch"}, "action", "Select a valid choice."),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field(
@@ -278,6 +287,17 @@ def test_the_preview_without_a_segment_asks_for_one(marketer_client: Client, db:
     assert "Choose a segment" in response.content.decode()
 
 
+@pytest.mark.parametrize("segment", ["99999999999999999999", "-1", "1e3", ""])
+def test_the_preview_and_the_lists_of_an_impossible_segment_id_are_not_a_500(
+    marketer_client: Client, everyone: Segment, segment: str
+) -> None:
+    preview = marketer_client.post(PREVIEW, composer_post(everyone, segment=segment))
+    assert preview.status_code == 200
+    assert "Choose a segment" in preview.content.decode()
+    assert marketer_client.get(LIST, {"segment": segment}).status_code == 200
+    assert marketer_client.get(NEW, {"segment": segment}).status_code == 200
+
+
 def test_the_preview_of_a_garbage_holdout_or_channel_is_not_a_500(
     marketer_client: Client, everyone: Segment
 ) -> None:
@@ -365,7 +385,11 @@ def test_the_delivery_log_filters_by_status_and_pages(
 
 def test_a_missing_campaign_is_a_404(marketer_client: Client, db: None) -> None:
     for name in ("detail", "progress", "log", "summary", "edit"):
-        assert marketer_client.get(reverse(f"campaigns:{name}", args=[424242])).status_code == 404
+        for pk in (424242, 99999999999999999999):
+            url = reverse(f"campaigns:{name}", args=[pk])
+            assert marketer_client.get(url).status_code == 404, url
+    for name in ("cancel", "summarise"):
+        assert marketer_client.post(reverse(f"campaigns:{name}", args=[424242])).status_code == 404
 
 
 def test_the_summary_card_renders_whatever_shape_the_summary_has(
