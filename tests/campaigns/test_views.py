@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -609,3 +611,22 @@ def test_the_list_of_one_segment_names_it_and_leaves_the_others_out(
         f'Sent to <a href="{reverse("segments:detail", args=[everyone.pk])}">Everyone</a>' in page
     )
     assert marketer_client.get(LIST, {"segment": "nope"}).status_code == 200
+
+
+def test_the_list_and_the_log_cost_the_same_queries_for_few_rows_as_for_many(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert marketer_client.get(url).status_code == 200
+        return len(captured)
+
+    CustomerFactory.create_batch(3)
+    campaign = launched(everyone, name="First")
+    log = reverse("campaigns:log", args=[campaign.pk])
+    few = (queries(LIST), queries(log))
+    CustomerFactory.create_batch(20)
+    for index in range(10):
+        launched(everyone, name=f"More {index}")
+    many_log = reverse("campaigns:log", args=[Campaign.objects.first().pk])  # type: ignore[union-attr]
+    assert (queries(LIST), queries(many_log)) == few
