@@ -90,9 +90,11 @@
       }
       sendDialog.showModal();
     }
-    if (event.target.closest("[data-send-confirm]")) {
-      event.target.closest("[data-send-confirm]").setAttribute("aria-busy", "true");
-    }
+  });
+
+  // The button that was pressed spins until the next page arrives.
+  form.addEventListener("submit", (event) => {
+    if (event.submitter) event.submitter.setAttribute("aria-busy", "true");
   });
 
   document.addEventListener("click", (event) => {
