@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
+from minicrm.campaigns.services import campaign_create
 from minicrm.core import request_limits
 from minicrm.core.limits import MAX_ID, MAX_PAGE_NUMBER, MAX_REQUEST_BODY_BYTES
 from minicrm.core.request_limits import RequestBodyLimitMiddleware
@@ -265,13 +266,16 @@ def test_every_list_refuses_a_page_past_the_deepest_and_serves_the_deepest(
     admin_api: Client, segment: Segment
 ) -> None:
     document = openapi(admin_api)
+    campaign = campaign_create(
+        created_by=None, name="Spring", segment_id=segment.pk, template="Hi {{ first_name }}"
+    )
     lists = [
-        path.replace("{segment_id}", str(segment.pk))
+        path.replace("{segment_id}", str(segment.pk)).replace("{campaign_id}", str(campaign.pk))
         for method, path, operation in operations(document)
         if method == "GET"
         and any(parameter["name"] == "page" for parameter in operation.get("parameters", []))
     ]
-    assert len(lists) == 6
+    assert len(lists) == 8
 
     for path in lists:
         too_deep = admin_api.get(f"{path}?page=9223372036854775807")
@@ -304,7 +308,7 @@ def test_every_id_in_a_path_refuses_numbers_past_64_bits(admin_api: Client) -> N
         assert refused.json()["detail"][0]["loc"] == ["path", names[0]]
         assert missing.status_code == 404, (method, path)
         checked += 1
-    assert checked == 12
+    assert checked == 19
 
 
 @pytest.mark.parametrize(
