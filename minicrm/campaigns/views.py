@@ -284,6 +284,9 @@ def preview_context(data: Any) -> dict[str, Any]:
     context["held_out"] = counts["audience"] - recipients_after_holdout(counts["audience"], holdout)
     context["recipients"] = recipients_after_holdout(counts["audience"], holdout)
     context["needs_subject"] = channel != Channel.LOG
+    # Not an error (the email channel adds the one-click header anyway), but people should be
+    # able to leave from the message itself.
+    context["no_unsubscribe_link"] = bool(template.strip()) and "unsubscribe_url" not in template
     return context
 
 

@@ -268,6 +268,9 @@ def test_the_preview_counts_the_audience_its_exclusions_and_the_holdout(
     assert page.count('data-testid="sample-message"') == 3
     assert "Hi Asha!" in page
     assert "/u/" in page  # the rendered unsubscribe link
+    assert 'data-testid="no-unsubscribe-link"' not in page
+    without = marketer_client.post(PREVIEW, composer_post(everyone, template="Hi {{ city }}"))
+    assert 'data-testid="no-unsubscribe-link"' in without.content.decode()
 
 
 def test_the_preview_names_the_line_of_a_template_error_and_still_counts(
