@@ -1,6 +1,8 @@
 """Imports routes of the REST API: upload a CSV, follow its progress, download its row errors."""
 
+import json
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status
@@ -8,6 +10,7 @@ from ninja.files import UploadedFile
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.core.errors import ApplicationError
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
 
@@ -21,6 +24,8 @@ router = Router(tags=["imports"])
 class ImportRowErrorOut(Schema):
     row: int
     field: str
+    column: str = ""
+    value: str = ""
     message: str
 
 
@@ -35,10 +40,12 @@ class ImportOut(Schema):
     created: int
     updated: int
     unchanged: int
+    grouped_rows: int
     error_count: int
     failed_rows: int
     notes: list[str]
     failure_reason: str
+    mapping: dict[str, Any]
     created_by: str | None
     created_at: datetime
     started_at: datetime | None
@@ -63,9 +70,38 @@ class ImportListOut(Schema):
     response={202: ImportDetailOut},
     summary="Upload a CSV of customers or orders; it is processed in the background",
 )
-def import_upload(request: HttpRequest, kind: Form[str], file: File[UploadedFile]) -> Status:
+def import_upload(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    kind: Form[str | None] = None,
+    mapping: Form[str | None] = None,
+) -> Status:
+    """`mapping` is a preset name (`shopify-orders`, `shopify-customers`) or a JSON mapping
+    (`{"kind", "key", "line_items", "columns": {field: column}}`); without it the file uses
+    Mini CRM's own column names and `kind` is required."""
     user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return Status(202, import_create(file=file, kind=kind, created_by=user))
+    if not kind and not mapping:
+        raise ApplicationError("Give kind (customers or orders), or a mapping.", field="kind")
+    created = import_create(
+        file=file, kind=kind or None, created_by=user, mapping=_mapping_field(mapping)
+    )
+    return Status(202, created)
+
+
+def _mapping_field(value: str | None) -> dict[str, Any] | str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.lstrip().startswith("{"):
+        return value.strip()
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        raise ApplicationError(
+            "mapping must be a preset name or a JSON object.", field="mapping"
+        ) from None
+    if not isinstance(loaded, dict):
+        raise ApplicationError("mapping must be a JSON object.", field="mapping")
+    return loaded
 
 
 @router.get("/imports", response=ImportListOut, summary="Imports, newest first")

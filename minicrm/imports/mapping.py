@@ -183,9 +183,14 @@ def preset_resolve(preset_name: str, names: Sequence[str]) -> ColumnMap:
     )
 
 
-def mapping_guess(names: Sequence[str], *, kind: str) -> tuple[ColumnMap, str]:
-    """A first mapping for the page to show, and how it was found (for the person to check)."""
-    preset_name = preset_match(names)
+def mapping_guess(
+    names: Sequence[str], *, kind: str, presets: bool = True
+) -> tuple[ColumnMap, str]:
+    """A first mapping for the page to show, and how it was found (for the person to check).
+
+    A preset wins over the `kind` asked for: a Shopify orders export uploaded as customers is
+    still an orders export (the page lets the person switch)."""
+    preset_name = preset_match(names) if presets else None
     if preset_name:
         return preset_resolve(preset_name, names), f"Looks like a {PRESETS[preset_name]['label']}."
     present = _present(names)

@@ -68,7 +68,13 @@ def test_progress_and_row_errors_are_served(
         "failed_rows": 1,
     }
     assert body["errors"] == [
-        {"row": 3, "field": "email", "message": "'not-an-email' is not a valid email address."}
+        {
+            "row": 3,
+            "field": "email",
+            "column": "email",
+            "value": "not-an-email",
+            "message": "'not-an-email' is not a valid email address.",
+        }
     ]
 
 
@@ -87,9 +93,9 @@ def test_the_error_report_is_a_csv(
         response["Content-Disposition"] == f'attachment; filename="import-{import_id}-errors.csv"'
     )
     assert response.content.decode() == (
-        "row,field,message\r\n"
-        "2,email,'nope' is not a valid email address.\r\n"
-        "4,email,\"'x,y' is not a valid email address.\"\r\n"
+        "row,column,value,message\r\n"
+        "2,email,nope,'nope' is not a valid email address.\r\n"
+        '4,email,"x,y","\'x,y\' is not a valid email address."\r\n'
     )
 
 

@@ -91,32 +91,59 @@ def test_an_import_that_lost_its_worker_shows_as_resuming_and_keeps_polling(
     assert Import.objects.get(pk=lost.pk).lease_token == "a" * 32
 
 
-def test_uploading_a_file_queues_it_and_says_so(
+def _mapping_post(client: Client, import_id: int, **fields: str) -> Any:
+    return client.post(reverse("imports:mapping", args=[import_id]), fields)
+
+
+def test_uploading_a_file_shows_its_mapping_then_importing_queues_it_and_says_so(
     marketer_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
+    response = marketer_client.post(
+        reverse("imports:upload"), {"kind": "customers", "file": csv_file(GOOD, "shop.csv")}
+    )
+    uploaded = Import.objects.get()
+    assert (uploaded.status, response.status_code) == ("mapping", 302)
+    assert response["Location"] == reverse("imports:mapping", args=[uploaded.pk])
+    mapping_page = marketer_client.get(response["Location"]).content.decode()
+    assert '<option value="external_id" selected>external_id</option>' in mapping_page
+
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer_client.post(
-            reverse("imports:upload"), {"kind": "customers", "file": csv_file(GOOD, "shop.csv")}
+        confirmed = _mapping_post(
+            marketer_client,
+            uploaded.pk,
+            **{"kind": "customers", "key": "external_id", "column-external_id": "external_id"},
+            **{"column-email": "email"},
         )
 
-    assert response.status_code == 302
-    assert response["Location"] == reverse("imports:list")
-    page = marketer_client.get(response["Location"]).content.decode()
+    assert confirmed["Location"] == reverse("imports:list")
+    page = marketer_client.get(confirmed["Location"]).content.decode()
     assert "shop.csv is queued for import." in page
     imported = Import.objects.get()
     assert (imported.status, imported.created, imported.failed_rows) == ("succeeded", 1, 1)
     assert Customer.objects.count() == 1
 
 
-def test_a_missing_column_is_shown_on_the_form(marketer_client: Client) -> None:
-    response = marketer_client.post(
+def test_a_mapping_without_a_required_column_is_shown_on_the_mapping_page(
+    marketer_client: Client,
+) -> None:
+    marketer_client.post(
         reverse("imports:upload"), {"kind": "orders", "file": csv_file(GOOD, "orders.csv")}
+    )
+    uploaded = Import.objects.get()
+
+    response = _mapping_post(
+        marketer_client,
+        uploaded.pk,
+        **{"kind": "orders", "key": "external_id", "column-external_id": "external_id"},
     )
 
     assert response.status_code == 400
-    page = response.content.decode()
-    assert "Missing required columns: &quot;customer_external_id&quot;" in page
-    assert not Import.objects.exists()
+    assert (
+        "Choose a column for customer_external_id, amount, ordered_at (needed for orders keyed "
+        "by external_id)." in response.content.decode()
+    )
+    uploaded.refresh_from_db()
+    assert (uploaded.status, uploaded.mapping) == ("mapping", {})
 
 
 def test_uploading_without_a_file_asks_for_one(marketer_client: Client) -> None:
@@ -142,9 +169,13 @@ def test_a_viewer_sees_the_history_but_cannot_upload(client: Client) -> None:
 def test_resume_requeues_an_interrupted_import(
     marketer_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
+    marketer_client.post(reverse("imports:upload"), {"kind": "customers", "file": csv_file(GOOD)})
+    uploaded = Import.objects.get()
     with django_capture_on_commit_callbacks(execute=False):
-        marketer_client.post(
-            reverse("imports:upload"), {"kind": "customers", "file": csv_file(GOOD)}
+        _mapping_post(
+            marketer_client,
+            uploaded.pk,
+            **{"kind": "customers", "key": "external_id", "column-external_id": "external_id"},
         )
     interrupted = Import.objects.get()
 
