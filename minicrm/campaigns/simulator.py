@@ -450,6 +450,9 @@ class VendorSimulator:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the CRM's webhook channel expects
     timeout = 60  # seconds a connection may stall mid-request before it is dropped
+    # The answer goes out as two writes (headers, body): with Nagle's algorithm the body waits
+    # for the client's delayed ACK of the headers, about 40 ms a batch.
+    disable_nagle_algorithm = True
     server_version = "MiniCRMVendorSimulator/1"
 
     def do_POST(self) -> None:
