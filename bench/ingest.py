@@ -19,7 +19,10 @@ batches of 10,000 new orders:
   progress saved per chunk);
 - the service batches sent again (every row unchanged, nothing written);
 - batches grouped by customer (10 orders each for 1,000 customers, as in an export sorted by
-  customer) through `executemany` and through the service, compared with each other.
+  customer) through `executemany` and through the service, compared with each other;
+- a Shopify orders export (`--shopify-orders`, 100,000 orders by default, 1-3 line items each,
+  about 2 on average, in Shopify's 79 columns; customers found by email; paid, refunded,
+  partially refunded, voided and free orders) imported with `--mapping shopify-orders`.
 
 Row generation is outside every timed section. The stats of the customers the batches touched
 are checked against their orders at the end. The database is deleted unless --keep is given.
@@ -39,7 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,9 @@ from minicrm.imports.services import CHUNK_SIZE, import_create, import_process
 BATCH = 10_000
 GROUP_SIZE = 10  # orders per customer in a grouped batch
 CSV_COLUMNS = ["external_id", "customer_external_id", "amount", "ordered_at", "status"]
+# Shopify's orders export header, as in the sample the tests import.
+SHOPIFY_SAMPLE = ROOT / "tests" / "imports" / "data" / "shopify_orders_export.csv"
+IST = timezone(timedelta(hours=5, minutes=30))
 
 
 @dataclass
@@ -225,6 +231,75 @@ class CsvImport:
         return Measurement(label, self.rows, seconds)
 
 
+class ShopifyOrdersImport:
+    """A Shopify orders export of new orders for random customers, found by their email."""
+
+    def __init__(self, emails: list[str], orders: int, start: datetime, folder: Path) -> None:
+        self.path = folder / "shopify_orders.csv"
+        self.orders = orders
+        self.rows = 0
+        with SHOPIFY_SAMPLE.open(encoding="utf-8") as sample:
+            header = next(csv.reader(sample))
+        column = {name: index for index, name in enumerate(header)}
+        rng = random.Random("shopify")
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for number in range(orders):
+                items = rng.choice((1, 2, 2, 3))
+                prices = [max(0, int(rng.lognormvariate(6.5, 0.9))) for _ in range(items)]
+                total = sum(prices) if rng.random() > 0.02 else 0  # ~2 % free orders
+                roll = rng.random()
+                status = (
+                    "paid" if roll < 0.85 else "refunded" if roll < 0.9
+                    else "partially_refunded" if roll < 0.95 else "voided"
+                )  # fmt: skip
+                refunded = (
+                    total if status == "refunded" else total // 2 if status == "partially_refunded"
+                    else 0
+                )  # fmt: skip
+                moment = (start + timedelta(seconds=number * 30)).astimezone(IST)
+                created = moment.strftime("%Y-%m-%d %H:%M:%S %z")
+                for item, price in enumerate(prices):
+                    row = [""] * len(header)
+                    row[column["Name"]] = f"#S{number + 1:07d}"
+                    row[column["Email"]] = rng.choice(emails) if item == 0 else ""
+                    row[column["Created at"]] = created
+                    row[column["Lineitem quantity"]] = "1"
+                    row[column["Lineitem name"]] = f"Item {price}"
+                    row[column["Lineitem price"]] = f"{price}.00"
+                    if item == 0:
+                        row[column["Financial Status"]] = status
+                        row[column["Currency"]] = "INR"
+                        row[column["Total"]] = f"{total}.00"
+                        row[column["Subtotal"]] = f"{total}.00"
+                        row[column["Refunded Amount"]] = f"{refunded}.00"
+                        if status == "voided":
+                            row[column["Cancelled at"]] = created
+                    writer.writerow(row)
+                    self.rows += 1
+
+    def run(self) -> Measurement:
+        with self.path.open("rb") as handle:
+            import_ = import_create(
+                file=File(handle), kind=None, mapping="shopify-orders", created_by=None,
+                enqueue=False,
+            )  # fmt: skip
+        started = time.perf_counter()
+        done = import_process(import_id=import_.pk)
+        seconds = time.perf_counter() - started
+        if (
+            done.status != Import.Status.SUCCEEDED
+            or done.error_count
+            or done.created != self.orders
+        ):
+            raise SystemExit(
+                f"Shopify import failed: {done.status} {done.failure_reason} {done.errors[:3]}"
+            )
+        label = f"Shopify orders export ({self.rows:,} line-item rows; orders/s)"
+        return Measurement(label, self.orders, seconds)
+
+
 def stats_mismatches(keys: list[str]) -> int:
     """Customers among `keys` whose stored stats differ from an aggregate of their orders."""
     wrong = 0
@@ -274,6 +349,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--base", type=Path, help="copy this seeded SQLite database instead")
     parser.add_argument("--batches", type=int, default=10, help="batches of 10,000 a path")
     parser.add_argument("--keep", action="store_true", help="keep the database file")
+    parser.add_argument(
+        "--shopify-orders", type=int, default=100_000, help="orders in the Shopify export (0: skip)"
+    )
     return parser.parse_args()
 
 
@@ -352,6 +430,20 @@ def main() -> None:
         )
         grouped.floor = grouped_floor
         measurements += [grouped_floor, grouped]
+        shopify_touched: list[str] = []
+        if args.shopify_orders:
+            emails = dict(Customer.objects.values_list("email", "external_id"))
+            start = (Order.objects.aggregate(last=Max("ordered_at"))["last"]) + timedelta(hours=1)
+            with tempfile.TemporaryDirectory() as folder:
+                shopify = ShopifyOrdersImport(
+                    sorted(emails), args.shopify_orders, start, Path(folder)
+                )
+                measurements.append(shopify.run())
+            shopify_touched = sorted(
+                Customer.objects.filter(orders__external_id__startswith="#S")
+                .values_list("external_id", flat=True)
+                .distinct()[:2000]
+            )
         if seeded:
             measurements.append(seeded)
 
@@ -362,6 +454,11 @@ def main() -> None:
         print(report(measurements, args, scale))
         print(f"\nStats of {len(sample):,} customers the batches touched, checked against their")
         print(f"orders: {stats_mismatches(sample)} wrong.")
+        if shopify_touched:
+            print(
+                f"Stats of {len(shopify_touched):,} customers of the Shopify export: "
+                f"{stats_mismatches(shopify_touched)} wrong."
+            )
         print(f"Database size: {DB_PATH.stat().st_size / 1e9:.2f} GB")
     finally:
         connection.close()

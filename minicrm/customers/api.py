@@ -8,7 +8,7 @@ stored the same body comes back with 422 and a `detail`, so a client sending one
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -63,7 +63,8 @@ class CustomersBulkIn(Schema):
     rows: list[dict[str, Any]] = Field(
         description=(
             f"Up to {MAX_BATCH_ROWS:,} customers, upserted by external_id. Fields: external_id "
-            "(required), email, first_name, last_name, phone, city, country, tags (list or "
+            "(required, unless ?key=email), email, first_name, last_name, phone, city, country, "
+            "tags (list or "
             '"a|b"), attributes (object), signed_up_at (ISO date or date-time), '
             "marketing_consent. A field left out keeps its stored value."
         ),
@@ -75,7 +76,8 @@ class OrdersBulkIn(Schema):
     rows: list[dict[str, Any]] = Field(
         description=(
             f"Up to {MAX_BATCH_ROWS:,} orders, upserted by external_id. Fields: external_id, "
-            "customer_external_id, amount (> 0, 2 decimals), ordered_at (ISO date or date-time) "
+            "customer_external_id (or customer_email with ?key=email), amount (>= 0: a free order "
+            "counts, 2 decimals), ordered_at (ISO date or date-time) "
             "are required; currency (default INR) and status (completed, cancelled, refunded; "
             "default completed) are optional. Only completed orders count in customer stats."
         ),
@@ -209,9 +211,15 @@ def _bulk_response(result: BulkResult) -> Status[dict[str, Any]]:
     response={200: BulkOut, 422: BulkRejectedOut},
     summary="Create or update up to 10,000 customers by external_id",
 )
-def customers_bulk(request: HttpRequest, payload: CustomersBulkIn) -> Status[dict[str, Any]]:
+def customers_bulk(
+    request: HttpRequest,
+    payload: CustomersBulkIn,
+    key: Literal["external_id", "email"] = "external_id",
+) -> Status[dict[str, Any]]:
+    """`?key=email` matches customers by email: a row needs no external_id (a new customer gets
+    one derived from the email), and an existing customer with that email is updated."""
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return _bulk_response(customers_bulk_upsert(rows=payload.rows))
+    return _bulk_response(customers_bulk_upsert(rows=payload.rows, key=key))
 
 
 @router.post(
@@ -219,9 +227,15 @@ def customers_bulk(request: HttpRequest, payload: CustomersBulkIn) -> Status[dic
     response={200: BulkOut, 422: BulkRejectedOut},
     summary="Create or update up to 10,000 orders by external_id; customer stats follow",
 )
-def orders_bulk(request: HttpRequest, payload: OrdersBulkIn) -> Status[dict[str, Any]]:
+def orders_bulk(
+    request: HttpRequest,
+    payload: OrdersBulkIn,
+    key: Literal["external_id", "email"] = "external_id",
+) -> Status[dict[str, Any]]:
+    """`?key=email`: each row names its customer by `customer_email` instead of
+    `customer_external_id`."""
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return _bulk_response(orders_bulk_upsert(rows=payload.rows))
+    return _bulk_response(orders_bulk_upsert(rows=payload.rows, customer_key=key))
 
 
 @router.get("/customers", response=CustomerPageOut, summary="Customers, searched and filtered")

@@ -203,13 +203,13 @@ def _customers_store_by_email(valid: list[tuple[int, CustomerByEmailRow]]) -> Bu
     # Two rows with different emails may still name one customer by the same given external_id.
     keys_seen: dict[str, int] = {}
     unique: list[tuple[int, CustomerRow]] = []
-    for index, row in keyed:
-        earlier = keys_seen.setdefault(row.external_id, index)
+    for index, customer in keyed:
+        earlier = keys_seen.setdefault(customer.external_id, index)
         if earlier != index:
-            message = f"{row.external_id!r} already appears in row {earlier} of this batch."
+            message = f"{customer.external_id!r} already appears in row {earlier} of this batch."
             errors.append(RowError(index, "external_id", message))
         else:
-            unique.append((index, row))
+            unique.append((index, customer))
     return _with_errors(_customers_store(unique), errors)
 
 

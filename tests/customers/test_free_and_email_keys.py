@@ -171,3 +171,33 @@ def test_orders_find_their_customer_by_email() -> None:
         )
     ]
     assert stats(external_id_from_email("asha@example.com"))[:2] == (Decimal("10.00"), 1)
+
+
+def test_the_bulk_api_takes_the_email_key(api_client: Any) -> None:
+    customers = api_client.post(
+        "/api/v1/customers/bulk?key=email",
+        {"rows": [{"email": "asha@example.com", "city": "Pune"}]},
+        content_type="application/json",
+    )
+    orders = api_client.post(
+        "/api/v1/orders/bulk?key=email",
+        {
+            "rows": [
+                {
+                    "external_id": "#1",
+                    "customer_email": "asha@example.com",
+                    "amount": "0",
+                    "ordered_at": "2025-01-03",
+                }
+            ]
+        },
+        content_type="application/json",
+    )
+    wrong = api_client.post(
+        "/api/v1/customers/bulk?key=phone", {"rows": []}, content_type="application/json"
+    )
+
+    assert (customers.status_code, customers.json()["created"]) == (200, 1)
+    assert (orders.status_code, orders.json()["created"]) == (200, 1)
+    assert wrong.status_code == 422
+    assert stats(external_id_from_email("asha@example.com"))[:2] == (Decimal("0.00"), 1)
