@@ -10,10 +10,13 @@ Semantics, kept identical to the reference evaluator in the tests:
   group holding an empty group matches everyone too). It compiles to an always-true
   condition, usable wherever a condition is (filter, `When`, `Count(filter=...)`).
 - Empty values. A customer who never ordered has no last/first order date, no average order
-  value and no days since last order; a customer may have no sign-up date; an empty text is
-  `""`. Empty values match only `is_empty` and, for dates, `not_in_last_days`; every other
-  comparison (`ne`, `not_contains`, `not_in` included) is false for them. A customer with no
-  tags has none of any tags, so `has_none` matches them.
+  value and no days since last order; a customer may have no sign-up date. These empty stats
+  and dates match only `is_empty` and, for dates, `not_in_last_days`; every other comparison
+  is false for them.
+- Negations are complements: an empty text is `""` and compares as one, so `ne`, `not_in`
+  and `not_contains` are exactly NOT their positive (a marketer splitting "Pune" / "not Pune"
+  loses nobody; rule values are never empty, so "" never equals, contains or is in them).
+  A customer with no tags has none of any tags, so `has_none` matches them.
 - Money is compared on the cent grid: the stats columns hold whole cents, so
   `total_spend > 5000` is `total_spend >= 5000.005`. The half-cent margin keeps results exact
   on SQLite, which stores decimals as binary floats, and is exact arithmetic elsewhere.
@@ -40,14 +43,26 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, DecimalField, F, Q, QuerySet, Value
-from django.db.models.functions import Length, Round
-from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, Lookup
+from django.db.models.functions import Length, Lower, Round
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IContains,
+    IExact,
+    IsNull,
+    IStartsWith,
+    LessThan,
+    LessThanOrEqual,
+    Lookup,
+)
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from minicrm.customers.models import Customer, CustomerTag
 
-from .rules import Condition, RuleGroup
+from .attribute_sql import AttributeValue
+from .rules import Condition, RuleGroup, attribute_key
 
 HALF_CENT = Decimal("0.005")
 # Large enough for (2 * cents - 1) of the largest money value a rule accepts.
@@ -121,6 +136,8 @@ def _compile_group(group: RuleGroup, today: date) -> Q | None:
 
 
 def _compile_condition(condition: Condition, today: date) -> Q:
+    if attribute_key(condition.field) is not None:
+        return _attribute(condition, today)
     compile_field = FIELD_COMPILERS[condition.field]
     return compile_field(condition, today)
 
@@ -269,19 +286,17 @@ def _text_field(condition: Condition, today: date) -> Q:
     if op == "eq":
         return Q(**{f"{column}__iexact": value})
     if op == "ne":
-        return ~empty & ~Q(**{f"{column}__iexact": value})
+        return ~Q(**{f"{column}__iexact": value})
     if op == "contains":
         return Q(**{f"{column}__icontains": value})
     if op == "not_contains":
-        return ~empty & ~Q(**{f"{column}__icontains": value})
+        return ~Q(**{f"{column}__icontains": value})
     if op == "starts_with":
         return Q(**{f"{column}__istartswith": value})
     if op not in ("in", "not_in"):
         raise NotImplementedError(f"No SQL for text operator {op!r}")
     any_of = Q(TextIn(F(column), tuple(dict.fromkeys(value))))
-    if op == "in":
-        return any_of
-    return ~empty & ~any_of
+    return any_of if op == "in" else ~any_of
 
 
 def ascii_upper(text: str) -> str:
@@ -350,6 +365,73 @@ def _tags(condition: Condition, today: date) -> Q:
     return Q(pk__in=having_all)
 
 
+# --- Consent and unsubscription -------------------------------------------------------------
+
+
+def _boolean(condition: Condition, today: date) -> Q:
+    wanted = condition.operator == "is_true"
+    if condition.field == "unsubscribed":
+        return Q(unsubscribed_at__isnull=not wanted)
+    return Q(marketing_consent=wanted)
+
+
+# --- Custom attributes -----------------------------------------------------------------------
+# See attribute_sql: text is "" unless the value is a JSON string, a number NULL unless it is a
+# JSON number, true/false never NULL, so every negation here is the complement of its positive.
+
+
+def _attribute(condition: Condition, today: date) -> Q:
+    key = attribute_key(condition.field)
+    assert key is not None
+    op, value = condition.operator, condition.value
+    if op in ("is_empty", "is_not_empty"):
+        return Q(Exact(AttributeValue(key, "empty"), 1 if op == "is_empty" else 0))
+    if op in ("is_true", "is_false"):
+        return Q(Exact(AttributeValue(key, "true"), 1 if op == "is_true" else 0))
+    numeric = op in ("gt", "gte", "lt", "lte", "between") or (
+        op in ("eq", "ne") and isinstance(value, Decimal)
+    )
+    if numeric:
+        return _attribute_number(key, op, value)
+    return _attribute_text(key, op, value)
+
+
+def _attribute_number(key: str, op: str, value: Any) -> Q:
+    number = AttributeValue(key, "number")
+    # "is a number and ...": FALSE rather than NULL for a value that is no number, so that the
+    # negation (`ne`, or NOT in the funnel's CASE) is a complement on every database.
+    is_number = Q(IsNull(number, False))
+    if op == "between":
+        low, high = (float(bound) for bound in value)
+        return is_number & Q(GreaterThanOrEqual(number, low)) & Q(LessThanOrEqual(number, high))
+    lookup = {
+        "eq": Exact,
+        "ne": Exact,
+        "gt": GreaterThan,
+        "gte": GreaterThanOrEqual,
+        "lt": LessThan,
+        "lte": LessThanOrEqual,
+    }[op]
+    compared = is_number & Q(lookup(number, float(value)))
+    return ~compared if op == "ne" else compared
+
+
+def _attribute_text(key: str, op: str, value: Any) -> Q:
+    # Lowered on both sides: MariaDB's JSON text may carry a binary (case-sensitive) collation.
+    text = Lower(AttributeValue(key, "text"))
+    if op in ("in", "not_in"):
+        any_of = Q(TextIn(text, tuple(dict.fromkeys(item.lower() for item in value))))
+        return any_of if op == "in" else ~any_of
+    positive = {
+        "eq": IExact,
+        "ne": IExact,
+        "contains": IContains,
+        "not_contains": IContains,
+        "starts_with": IStartsWith,
+    }[op](text, value.lower())
+    return ~Q(positive) if op in ("ne", "not_contains") else Q(positive)
+
+
 FIELD_COMPILERS: dict[str, Callable[[Condition, date], Q]] = {
     "total_spend": _total_spend,
     "order_count": _order_count,
@@ -362,4 +444,6 @@ FIELD_COMPILERS: dict[str, Callable[[Condition, date], Q]] = {
     "country": _text_field,
     "email": _text_field,
     "tags": _tags,
+    "marketing_consent": _boolean,
+    "unsubscribed": _boolean,
 }

@@ -7,7 +7,10 @@ from typing import Any
 
 from django.conf import settings
 
-from .rules import Condition, RuleGroup
+from .rules import Condition, RuleGroup, attribute_key
+
+# Negations are complements (DESIGN, "Segment rules"): said out loud where the empty values go.
+NEGATIONS = ("ne", "not_contains", "not_in")
 
 NUMBER_WORDS = {
     "gt": "over",
@@ -89,12 +92,16 @@ def _date_field(subject: str, *, recent: str, not_recent: str, never: str, ever:
     return describe
 
 
-def _text_field(label: str) -> Callable[[Condition], str]:
+def _text_field(label: str, *, empty: str | None = None) -> Callable[[Condition], str]:
+    """`empty` names those a negation also selects ("customers with no city")."""
+    including = f" (including {empty or 'customers with no ' + label.lower()})"
+
     def describe(condition: Condition) -> str:
         op, value = condition.operator, condition.value
+        suffix = including if op in NEGATIONS else ""
         if op in ("in", "not_in"):
             verb = "is one of" if op == "in" else "is none of"
-            return f"{label} {verb} {', '.join(value)}"
+            return f"{label} {verb} {', '.join(value)}{suffix}"
         words = {
             "eq": "is",
             "ne": "is not",
@@ -103,7 +110,7 @@ def _text_field(label: str) -> Callable[[Condition], str]:
             "starts_with": "starts with",
         }
         if op in words:
-            return f'{label} {words[op]} "{value}"'
+            return f'{label} {words[op]} "{value}"{suffix}'
         return f"{label} is empty" if op == "is_empty" else f"{label} is not empty"
 
     return describe
@@ -115,7 +122,34 @@ def _tags(condition: Condition) -> str:
         return "tagged " + " and ".join(names)
     if condition.operator == "has_any":
         return "tagged " + " or ".join(names)
-    return "not tagged " + " or ".join(names)
+    return "not tagged " + " or ".join(names)  # customers with no tags plainly included
+
+
+def _boolean(yes: str, no: str) -> Callable[[Condition], str]:
+    return lambda condition: yes if condition.operator == "is_true" else no
+
+
+def _number_words(value: Decimal) -> str:
+    return f"{value:,f}" if value != value.to_integral_value() else f"{int(value):,}"
+
+
+def _attribute(condition: Condition) -> str:
+    """`plan is "gold"`, `score over 3`, `vip is yes`, with the empty values a negation takes."""
+    key = attribute_key(condition.field)
+    op, value = condition.operator, condition.value
+    if op in ("is_true", "is_false"):
+        answer = "yes" if op == "is_true" else "no (including customers without it)"
+        return f"{key} is {answer}"
+    if op in ("is_empty", "is_not_empty"):
+        return f"{key} is {'empty' if op == 'is_empty' else 'not empty'}"
+    numeric = op in ("gt", "gte", "lt", "lte", "between") or isinstance(value, Decimal)
+    if not numeric:
+        return _text_field(key, empty=f"customers with no {key}")(condition)
+    if op == "between":
+        return f"{key} between {_number_words(value[0])} and {_number_words(value[1])}"
+    if op == "ne":
+        return f"{key} is not {_number_words(value)} (including customers with no {key})"
+    return f"{key} {NUMBER_WORDS[op]} {_number_words(value)}"
 
 
 DESCRIBERS: dict[str, Callable[[Condition], str]] = {
@@ -144,12 +178,15 @@ DESCRIBERS: dict[str, Callable[[Condition], str]] = {
     "country": _text_field("Country"),
     "email": _text_field("Email"),
     "tags": _tags,
+    "marketing_consent": _boolean("gave marketing consent", "no marketing consent"),
+    "unsubscribed": _boolean("unsubscribed", "not unsubscribed"),
 }
 
 
 def condition_describe(condition: Condition) -> str:
     """One condition in words, e.g. "Total spend over ₹5,000"."""
-    text = DESCRIBERS[condition.field](condition)
+    describe = _attribute if attribute_key(condition.field) else DESCRIBERS[condition.field]
+    text = describe(condition)
     return text[:1].upper() + text[1:]
 
 

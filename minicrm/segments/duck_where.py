@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .attribute_sql import json_path
 from .compiler import day_start
-from .rules import Condition, RuleGroup
+from .rules import Condition, RuleGroup, attribute_key
 
 if TYPE_CHECKING:
     from .snapshot import CustomerSnapshot
@@ -73,6 +74,14 @@ class Where:
         return "(" + (" AND " if group.match == "all" else " OR ").join(parts) + ")"
 
     def condition(self, condition: Condition) -> str:
+        if attribute_key(condition.field) is not None:
+            return self._attribute(condition)
+        if condition.field == "marketing_consent":
+            return (
+                "marketing_consent" if condition.operator == "is_true" else "NOT marketing_consent"
+            )
+        if condition.field == "unsubscribed":
+            return "unsubscribed" if condition.operator == "is_true" else "NOT unsubscribed"
         handler: Callable[[Condition], str] = {
             "total_spend": self._money,
             "order_count": self._count,
@@ -188,12 +197,11 @@ class Where:
             return f"NOT {self._filled(condition.field)}"
         if op == "is_not_empty":
             return self._filled(condition.field)
-        # Parameters are positional: build the clauses in the order they appear in the SQL.
-        filled = self._filled(condition.field) if op in ("ne", "not_contains", "not_in") else None
         positive = self._coded(condition) if condition.field in CODED_TEXT else None
         if positive is None:
             positive = self._text_compare(condition)
-        return positive if filled is None else f"({filled} AND NOT {positive})"
+        # A negation is the complement of its positive (an empty text included).
+        return f"(NOT {positive})" if op in ("ne", "not_contains", "not_in") else positive
 
     def _filled(self, field: str) -> str:
         """The text is not empty (by its code when it has one: cheaper than a string test)."""
@@ -264,3 +272,61 @@ class Where:
             f"id IN (SELECT customer_id FROM tags WHERE name IN ({marks}) "
             f"GROUP BY customer_id HAVING COUNT(DISTINCT name) = {self.p(len(names))})"
         )
+
+    # --- Custom attributes (the `attributes` JSON text; see attribute_sql for the semantics) --
+
+    def _attribute_kind(self, key: str) -> str:
+        return f"json_type(attributes, {self.p(json_path(key))})"
+
+    def _attribute_text(self, key: str) -> str:
+        kind = self._attribute_kind(key)
+        value = f"json_extract_string(attributes, {self.p(json_path(key))})"
+        return f"(CASE WHEN {kind} = 'VARCHAR' THEN lower({value}) ELSE '' END)"
+
+    def _attribute_number(self, key: str) -> str:
+        kind = self._attribute_kind(key)
+        value = f"json_extract_string(attributes, {self.p(json_path(key))})"
+        numbers = "('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE')"
+        return f"(CASE WHEN {kind} IN {numbers} THEN CAST({value} AS DOUBLE) END)"
+
+    def _attribute(self, condition: Condition) -> str:
+        key = attribute_key(condition.field)
+        assert key is not None
+        op, value = condition.operator, condition.value
+        if op in ("is_true", "is_false"):
+            kind = self._attribute_kind(key)
+            value_sql = f"json_extract_string(attributes, {self.p(json_path(key))})"
+            true = f"COALESCE({kind} = 'BOOLEAN' AND {value_sql} = 'true', FALSE)"
+            return f"({true})" if op == "is_true" else f"(NOT {true})"
+        if op in ("is_empty", "is_not_empty"):
+            kinds = [self._attribute_kind(key) for _ in range(3)]
+            value_sql = f"json_extract_string(attributes, {self.p(json_path(key))})"
+            empty = (
+                f"({kinds[0]} IS NULL OR {kinds[1]} = 'NULL' "
+                f"OR ({kinds[2]} = 'VARCHAR' AND length({value_sql}) = 0))"
+            )
+            # json_type is NULL for a missing key: the empty test is TRUE or FALSE, never NULL.
+            return empty if op == "is_empty" else f"(NOT {empty})"
+        numeric = op in ("gt", "gte", "lt", "lte", "between") or (
+            op in ("eq", "ne") and isinstance(value, Decimal)
+        )
+        if numeric:
+            number = self._attribute_number(key)
+            if op == "between":
+                low, high = (float(bound) for bound in value)
+                return f"({number} BETWEEN {self.p(low)} AND {self.p(high)})"
+            if op == "ne":
+                return f"(COALESCE({number} = {self.p(float(value))}, FALSE) = FALSE)"
+            symbol = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            return f"COALESCE({number} {symbol} {self.p(float(value))}, FALSE)"
+        text = self._attribute_text(key)
+        if op in ("in", "not_in"):
+            marks = ", ".join(self.p(item.lower()) for item in dict.fromkeys(value))
+            positive = f"{text} IN ({marks})"
+        elif op in ("eq", "ne"):
+            positive = f"{text} = {self.p(value.lower())}"
+        elif op in ("contains", "not_contains"):
+            positive = f"(instr({text}, {self.p(value.lower())}) > 0)"
+        else:
+            positive = f"starts_with({text}, {self.p(value.lower())})"
+        return f"(NOT {positive})" if op in ("ne", "not_contains", "not_in") else positive

@@ -43,8 +43,16 @@ from minicrm.core.limits import (
 
 EMPTY_RULES: dict[str, Any] = {"match": "all", "conditions": []}
 
-FieldType = Literal["money", "integer", "date", "text", "tags"]
-ValueKind = Literal["number", "money", "date", "days", "text", "list", "range", "none"]
+FieldType = Literal["money", "integer", "date", "text", "tags", "boolean", "attribute"]
+ValueKind = Literal[
+    "number", "money", "date", "days", "text", "list", "range", "none", "scalar", "decimal"
+]
+# `attributes.<key>`: a condition on one key of the customer's own `attributes` object.
+ATTRIBUTE_PREFIX = "attributes."
+ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_ -]{1,64}$")
+# Number values of attribute conditions: bounded, and on a grid every database holds exactly.
+MAX_ATTRIBUTE_NUMBER = Decimal("1000000000000000")
+ATTRIBUTE_NUMBER_PLACES = 6
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,10 @@ TEXT_OPERATORS = (
     OperatorSpec("is_empty", "is empty", "none"),
     OperatorSpec("is_not_empty", "is not empty", "none"),
 )
+BOOLEAN_OPERATORS = (
+    OperatorSpec("is_true", "is yes", "none"),
+    OperatorSpec("is_false", "is no", "none"),
+)
 TAG_OPERATORS = (
     OperatorSpec("has_any", "has any of", "list"),
     OperatorSpec("has_all", "has all of", "list"),
@@ -135,13 +147,66 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("country", "Country", "text", TEXT_OPERATORS),
     FieldSpec("email", "Email", "text", TEXT_OPERATORS),
     FieldSpec("tags", "Tags", "tags", TAG_OPERATORS),
+    FieldSpec("marketing_consent", "Marketing consent", "boolean", BOOLEAN_OPERATORS),
+    FieldSpec("unsubscribed", "Unsubscribed", "boolean", BOOLEAN_OPERATORS),
 )
 FIELDS_BY_KEY: dict[str, FieldSpec] = {spec.key: spec for spec in FIELDS}
+
+# An attribute's value is text, a number or true/false, as the data holds it: the builder infers
+# the type from stored values and offers that type's operators; a rule says which comparison it
+# means by its operator (and, for eq/ne, by its value: a number or a text).
+ATTRIBUTE_OPERATORS_BY_TYPE: dict[str, tuple[OperatorSpec, ...]] = {
+    "text": TEXT_OPERATORS,
+    "number": (
+        *_number_operators("decimal"),
+        OperatorSpec("is_empty", "is empty", "none"),
+        OperatorSpec("is_not_empty", "is not empty", "none"),
+    ),
+    "boolean": (
+        *BOOLEAN_OPERATORS,
+        OperatorSpec("is_empty", "is empty", "none"),
+        OperatorSpec("is_not_empty", "is not empty", "none"),
+    ),
+}
+ATTRIBUTE_OPERATORS: tuple[OperatorSpec, ...] = (
+    OperatorSpec("eq", "is", "scalar"),
+    OperatorSpec("ne", "is not", "scalar"),
+    *(op for op in TEXT_OPERATORS if op.key not in ("eq", "ne")),
+    *(op for op in _number_operators("decimal") if op.key not in ("eq", "ne")),
+    *BOOLEAN_OPERATORS,
+)
+
+
+def attribute_key(field: str) -> str | None:
+    """The key of an `attributes.<key>` field (None for any other field)."""
+    if not field.startswith(ATTRIBUTE_PREFIX):
+        return None
+    key = field[len(ATTRIBUTE_PREFIX) :]
+    return key if ATTRIBUTE_KEY.match(key) else None
+
+
+def field_spec(field: str) -> FieldSpec | None:
+    """The spec of a rule field: a fixed field, or `attributes.<key>` with a valid key."""
+    spec = FIELDS_BY_KEY.get(field)
+    if spec is not None:
+        return spec
+    key = attribute_key(field)
+    if key is None:
+        return None
+    return FieldSpec(field, f"Attribute “{key}”", "attribute", ATTRIBUTE_OPERATORS)
 
 
 def fields_metadata() -> list[dict[str, Any]]:
     """`FIELDS` as JSON-ready dicts, for a builder's script."""
     return [spec.as_dict() for spec in FIELDS]
+
+
+def attribute_operators_metadata() -> dict[str, list[dict[str, str]]]:
+    """The operators a builder offers for an attribute of each inferred type."""
+    return {
+        kind: [op.as_dict() for op in operators]
+        for kind, operators in ATTRIBUTE_OPERATORS_BY_TYPE.items()
+    }
 
 
 # --- Value checks ----------------------------------------------------------------------------
@@ -230,7 +295,34 @@ def _text_list(raw: object, *, max_length: int) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _attribute_number(raw: object) -> Decimal:
+    message = "must be a number, like 3 or 2.5"
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+        raise _invalid(message)
+    try:
+        value = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
+    except InvalidOperation:
+        raise _invalid(message) from None
+    if not value.is_finite():
+        raise _invalid(message)
+    if abs(value) > MAX_ATTRIBUTE_NUMBER:
+        raise _invalid(f"must be between -{MAX_ATTRIBUTE_NUMBER:,} and {MAX_ATTRIBUTE_NUMBER:,}")
+    grid = Decimal(1).scaleb(-ATTRIBUTE_NUMBER_PLACES)
+    if value != value.quantize(grid):
+        raise _invalid(f"must have at most {ATTRIBUTE_NUMBER_PLACES} decimal places")
+    return value.normalize() if value != 0 else Decimal(0)
+
+
 def _scalar(spec: FieldSpec, operator: OperatorSpec, raw: object) -> Any:
+    if operator.value_kind == "scalar":
+        # An attribute is compared as a number when the rule's value is one, else as text.
+        if isinstance(raw, int | float | Decimal) and not isinstance(raw, bool):
+            return _attribute_number(raw)
+        return _text(raw)
+    if operator.value_kind == "decimal" or (
+        spec.type == "attribute" and operator.value_kind == "range"
+    ):
+        return _attribute_number(raw)
     if operator.value_kind == "days":
         return _integer(raw, minimum=1, maximum=MAX_RULE_DAYS)
     if spec.type == "money":
@@ -291,17 +383,24 @@ class Condition(BaseModel):
     @field_validator("field")
     @classmethod
     def _known_field(cls, field: str) -> str:
-        if field not in FIELDS_BY_KEY:
+        if field.startswith(ATTRIBUTE_PREFIX) and attribute_key(field) is None:
+            raise PydanticCustomError(
+                "unknown_field",
+                f"Attribute key '{field[len(ATTRIBUTE_PREFIX) :][:80]}' is not valid: use 1 to "
+                "64 letters, digits, spaces, '_' or '-'",
+            )
+        if field_spec(field) is None:
             known = ", ".join(FIELDS_BY_KEY)
             raise PydanticCustomError(
-                "unknown_field", f"Unknown field '{field}'. Use one of: {known}"
+                "unknown_field",
+                f"Unknown field '{field}'. Use one of: {known}, or attributes.<key>",
             )
         return field
 
     @field_validator("operator")
     @classmethod
     def _known_operator(cls, operator: str, info: ValidationInfo) -> str:
-        spec = FIELDS_BY_KEY.get(info.data.get("field", ""))
+        spec = field_spec(info.data.get("field", ""))
         if spec is not None and spec.operator(operator) is None:
             allowed = ", ".join(op.key for op in spec.operators)
             raise PydanticCustomError(
@@ -314,7 +413,7 @@ class Condition(BaseModel):
     @field_validator("value", mode="plain")
     @classmethod
     def _typed_value(cls, raw: object, info: ValidationInfo) -> Any:
-        spec = FIELDS_BY_KEY.get(info.data.get("field", ""))
+        spec = field_spec(info.data.get("field", ""))
         operator = spec.operator(info.data.get("operator", "")) if spec else None
         if spec is None or operator is None:
             # The field or operator already failed; a value error would only add noise.
@@ -323,7 +422,9 @@ class Condition(BaseModel):
 
     @property
     def spec(self) -> FieldSpec:
-        return FIELDS_BY_KEY[self.field]
+        spec = field_spec(self.field)
+        assert spec is not None  # validated on construction
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"field": self.field, "operator": self.operator}

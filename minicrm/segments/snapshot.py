@@ -23,6 +23,7 @@ theirs at the reconcile.
 # ruff: noqa: S608  (SQL here is assembled from fixed fragments; values are always parameters)
 
 import csv
+import json
 import logging
 import tempfile
 import threading
@@ -84,6 +85,9 @@ COLUMNS = (
     "city",
     "country",
     "email",
+    "marketing_consent",
+    "unsubscribed_at",
+    "attributes",
 )
 SCHEMA = """
 CREATE OR REPLACE TABLE customers (
@@ -91,7 +95,8 @@ CREATE OR REPLACE TABLE customers (
     first_order_at BIGINT, last_order_at BIGINT, signed_up_at BIGINT,
     city VARCHAR NOT NULL, country VARCHAR NOT NULL, email VARCHAR NOT NULL,
     city_lc VARCHAR NOT NULL, country_lc VARCHAR NOT NULL, email_lc VARCHAR NOT NULL,
-    city_code INTEGER NOT NULL, country_code INTEGER NOT NULL, tag_bits BIGINT NOT NULL
+    city_code INTEGER NOT NULL, country_code INTEGER NOT NULL, tag_bits BIGINT NOT NULL,
+    marketing_consent BOOLEAN NOT NULL, unsubscribed BOOLEAN NOT NULL, attributes VARCHAR
 );
 CREATE OR REPLACE TABLE tags (customer_id BIGINT NOT NULL, name VARCHAR NOT NULL);
 CREATE OR REPLACE TABLE recent_orders (
@@ -104,7 +109,8 @@ CSV_COLUMNS = (
     "'last_order_at': 'BIGINT', 'signed_up_at': 'BIGINT', 'city': 'VARCHAR', "
     "'country': 'VARCHAR', 'email': 'VARCHAR', 'city_lc': 'VARCHAR', 'country_lc': 'VARCHAR', "
     "'email_lc': 'VARCHAR', 'city_code': 'INTEGER', 'country_code': 'INTEGER', "
-    "'tag_bits': 'BIGINT'}"
+    "'tag_bits': 'BIGINT', 'marketing_consent': 'BOOLEAN', 'unsubscribed': 'BOOLEAN', "
+    "'attributes': 'VARCHAR'}"
 )
 TAG_CSV_COLUMNS = "{'customer_id': 'BIGINT', 'name': 'VARCHAR'}"
 ORDER_COLUMNS = ("id", "customer_id", "ordered_at", "amount")
@@ -207,7 +213,7 @@ class CustomerSnapshot:
                 self.tag_bits[name] = len(self.tag_bits)
 
     def _row(self, values: Sequence[Any], tag_bits: int) -> tuple[Any, ...]:
-        (pk, spend, count, first, last, signed, city, country, email) = values
+        (pk, spend, count, first, last, signed, city, country, email, consent, gone, extra) = values
         city, country, email = city or "", country or "", email or ""
         city_lc, country_lc = ascii_lower(city), ascii_lower(country)
         self.max_order_count = max(self.max_order_count, count)
@@ -227,6 +233,11 @@ class CustomerSnapshot:
             self._code("city", city_lc),
             self._code("country", country_lc),
             tag_bits,
+            bool(consent),
+            gone is not None,
+            # The attributes as JSON text, read with DuckDB's json functions by attribute rules;
+            # NULL when there are none (most customers at most shops: no bytes held for them).
+            json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else None,
         )
 
     def _bits(self, names: Iterable[str]) -> int:

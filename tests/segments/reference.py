@@ -26,6 +26,9 @@ class Person:
     country: str = ""
     email: str = ""
     tags: set[str] = field(default_factory=set)
+    marketing_consent: bool = True
+    unsubscribed: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class Evaluator:
@@ -78,6 +81,10 @@ class Evaluator:
     # --- one condition -----------------------------------------------------------------------
 
     def _condition(self, name: str, operator: str, raw: Any, person: Person) -> bool:
+        if name.startswith("attributes."):
+            return self._attribute(operator, raw, person.attributes.get(name[len("attributes.") :]))
+        if name in ("marketing_consent", "unsubscribed"):
+            return getattr(person, name) == (operator == "is_true")
         value = self.field_value(name, person)
         if name == "tags":
             wanted = {item.lower() for item in raw}
@@ -133,8 +140,8 @@ class Evaluator:
             return value == ""
         if operator == "is_not_empty":
             return value != ""
-        if value == "":
-            return False
+        # An empty text is "" and compares as one: rule values are never empty, so "" equals,
+        # contains, starts with and is in none of them, and every negation matches it.
         text = value.lower()
         if operator in ("in", "not_in"):
             found = text in {item.lower() for item in raw}
@@ -147,3 +154,39 @@ class Evaluator:
             "not_contains": target not in text,
             "starts_with": text.startswith(target),
         }[operator]
+
+    # --- custom attributes: a value is text, a number or true/false as stored ---------------
+
+    def _attribute(self, operator: str, raw: Any, value: Any) -> bool:
+        """DESIGN: an attribute missing, null or "" is empty; text operators see "" for any
+        value that is no string, number operators see no number (never equal) for any value
+        that is no number, and each negation is the complement of its positive."""
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if operator == "is_empty":
+            return value is None or value == ""
+        if operator == "is_not_empty":
+            return not (value is None or value == "")
+        if operator == "is_true":
+            return value is True
+        if operator == "is_false":
+            return value is not True
+        numeric = operator in ("gt", "gte", "lt", "lte", "between") or (
+            operator in ("eq", "ne") and not isinstance(raw, str)
+        )
+        if numeric:
+            number = float(value) if is_number else None
+            if operator == "ne":
+                return number is None or number != float(raw)
+            if number is None:
+                return False
+            if operator == "between":
+                return float(raw[0]) <= number <= float(raw[1])
+            target = float(raw)
+            return {
+                "eq": number == target,
+                "gt": number > target,
+                "gte": number >= target,
+                "lt": number < target,
+                "lte": number <= target,
+            }[operator]
+        return self._text(operator, raw, value if isinstance(value, str) else "")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from minicrm.core.limits import MAX_RULE_DEPTH
-from minicrm.segments.rules import FIELDS
+from minicrm.segments.rules import ATTRIBUTE_OPERATORS, FIELDS, FieldSpec
 
 from .reference import Person
 
@@ -24,6 +24,16 @@ COUNTRIES = ["", "India", "india", "INDIA", "USA", "Indiana"]
 EMAILS = ["", "a@x.com", "A@X.COM", "b_c@example.com", "bxc@example.com", "ai@example.com"]
 TAGS = ["vip", "new", "churn-risk", "b2b"]
 TAG_VALUES = ["VIP", "vip", "New", "churn-risk", "x", "B2B"]
+# Custom attributes: text, numbers and true/false under a few keys (one with a space), with the
+# edge cases a shop's data holds: "", text that looks like a number, null, a list.
+ATTRIBUTE_KEYS = ["plan", "score", "vip", "loyalty tier"]
+ATTRIBUTE_VALUES: list[Any] = ["", "Gold", "gold", "gold ", "Silver", "3", "50%_off", 0, 1, 3]
+ATTRIBUTE_VALUES += [2.5, -3, 10, 0.1, True, False, None, [1]]
+ATTRIBUTE_NUMBERS = [0, 1, 3, 2.5, -3, 10, 0.1]
+ATTRIBUTE_TEXT = ["Gold", "gold ", "old", "Silver", "3", "%", "_", "G"]
+ATTRIBUTE_FIELDS = [
+    FieldSpec(f"attributes.{key}", key, "attribute", ATTRIBUTE_OPERATORS) for key in ATTRIBUTE_KEYS
+]
 # Times of day that sit on the edges of a local day.
 TIMES = [time(0, 0), time(0, 0, 0, 1), time(12, 0), time(23, 59, 59, 999999), time(23, 59, 59)]
 
@@ -53,6 +63,13 @@ def people(draw: st.DrawFn, zone: str) -> list[Person]:
             email=draw(st.sampled_from(EMAILS)),
             tags=set(draw(st.lists(st.sampled_from(TAGS), max_size=3))),
             signed_up_at=draw(st.none() | moments(zone)),
+            marketing_consent=draw(st.booleans()),
+            unsubscribed=draw(st.booleans()),
+            attributes=draw(
+                st.dictionaries(
+                    st.sampled_from(ATTRIBUTE_KEYS), st.sampled_from(ATTRIBUTE_VALUES), max_size=3
+                )
+            ),
         )
         if orders:
             first, last = sorted([draw(moments(zone)), draw(moments(zone))])
@@ -68,6 +85,12 @@ def _day_text(offset: int) -> str:
 
 
 def _scalar(draw: st.DrawFn, field_type: str, kind: str) -> Any:
+    if field_type == "attribute":
+        if kind == "scalar" and draw(st.booleans()):
+            return draw(st.sampled_from(ATTRIBUTE_TEXT))
+        if kind == "text":
+            return draw(st.sampled_from(ATTRIBUTE_TEXT))
+        return draw(st.sampled_from(ATTRIBUTE_NUMBERS))
     if kind == "days":
         return draw(st.integers(min_value=1, max_value=45))
     if field_type == "money":
@@ -80,19 +103,28 @@ def _scalar(draw: st.DrawFn, field_type: str, kind: str) -> Any:
 
 
 @st.composite
-def conditions(draw: st.DrawFn) -> dict[str, Any]:
-    spec = draw(st.sampled_from(FIELDS))
-    operator = draw(st.sampled_from(spec.operators))
+def conditions(draw: st.DrawFn, operators: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A random condition (with one of `operators` when given)."""
+    fields = [*FIELDS, *ATTRIBUTE_FIELDS]
+    if operators is not None:
+        fields = [spec for spec in fields if any(spec.operator(key) for key in operators)]
+    spec = draw(st.sampled_from(fields))
+    choices = [op for op in spec.operators if operators is None or op.key in operators]
+    operator = draw(st.sampled_from(choices))
     condition: dict[str, Any] = {"field": spec.key, "operator": operator.key}
     if operator.value_kind == "none":
         return condition
     if operator.value_kind == "list":
         pool = TAG_VALUES if spec.type == "tags" else TEXT_VALUES + CITIES[1:] + COUNTRIES[1:]
+        if spec.type == "attribute":
+            pool = ATTRIBUTE_TEXT
         condition["value"] = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
     elif operator.value_kind == "range":
         low, high = sorted(
             [_scalar(draw, spec.type, "range"), _scalar(draw, spec.type, "range")],
-            key=lambda item: item if not isinstance(item, str) else date.fromisoformat(item),
+            key=lambda item: (
+                date.fromisoformat(item) if spec.type == "date" else item  # type: ignore[no-any-return]
+            ),
         )
         condition["value"] = [low, high]
     else:

@@ -212,26 +212,26 @@ def places(db: None) -> None:
     ("field", "operator", "value", "expected"),
     [
         ("city", "eq", "pune", {"pune", "pune_upper"}),
-        ("city", "ne", "pune", {"spaced", "percent"}),
+        ("city", "ne", "pune", {"spaced", "percent", "empty"}),
         ("city", "contains", "UN", {"pune", "pune_upper", "spaced"}),
         ("city", "contains", "%", {"percent"}),
         ("city", "contains", "_", {"percent"}),
-        ("city", "not_contains", "un", {"percent"}),
+        ("city", "not_contains", "un", {"percent", "empty"}),
         ("city", "starts_with", "pu", {"pune", "pune_upper", "spaced"}),
         ("city", "starts_with", "%", set()),
         ("city", "in", ["PUNE", "50%_OFF"], {"pune", "pune_upper", "percent"}),
-        ("city", "not_in", ["pune"], {"spaced", "percent"}),
+        ("city", "not_in", ["pune"], {"spaced", "percent", "empty"}),
         ("city", "is_empty", None, {"empty"}),
         ("city", "is_not_empty", None, {"pune", "pune_upper", "spaced", "percent"}),
         ("email", "contains", "@example.", {"pune", "pune_upper", "spaced"}),
         ("email", "eq", "asha@example.COM", {"pune"}),
         ("email", "starts_with", "D_", {"percent"}),
         ("email", "starts_with", "dx", set()),
-        ("country", "ne", "India", {"percent"}),
+        ("country", "ne", "India", {"percent", "spaced", "empty"}),
         ("country", "is_empty", None, {"spaced", "empty"}),
     ],
 )
-def test_text_ignores_case_and_treats_empty_as_no_match(
+def test_text_ignores_case_and_a_negation_includes_the_empty_text(
     places: None, field: str, operator: str, value: Any, expected: set[str]
 ) -> None:
     assert keys(field, operator, value) == expected

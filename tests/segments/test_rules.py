@@ -308,6 +308,8 @@ def test_field_metadata_covers_the_design_table_in_builder_order() -> None:
         "country",
         "email",
         "tags",
+        "marketing_consent",
+        "unsubscribed",
     ]
     operators = {spec.key: sorted(op.key for op in spec.operators) for spec in FIELDS}
     assert operators["total_spend"] == sorted(["eq", "ne", "gt", "gte", "lt", "lte", "between"])
@@ -316,6 +318,7 @@ def test_field_metadata_covers_the_design_table_in_builder_order() -> None:
     text_operators = "eq ne contains not_contains starts_with in not_in is_empty is_not_empty"
     assert operators["email"] == sorted(text_operators.split())
     assert operators["tags"] == ["has_all", "has_any", "has_none"]
+    assert operators["marketing_consent"] == operators["unsubscribed"] == ["is_false", "is_true"]
     spend = fields_metadata()[0]
     assert spend["label"] == "Total spend"
     assert spend["type"] == "money"
