@@ -37,6 +37,9 @@ EXPORT_COLUMNS = (
     "first_name",
     "last_name",
     "phone",
+    # Whom a file may be used for: consent as true/false, the unsubscribe date or empty.
+    "marketing_consent",
+    "unsubscribed_at",
     "city",
     "country",
     "signed_up_at",
@@ -259,8 +262,13 @@ def segment_export_rows(
             ):
                 tags.setdefault(customer_id, []).append(name)
         for row in chunk:
-            yield (*row, " ".join(tags.get(row[0], [])))
+            yield (*(_export_value(value) for value in row), " ".join(tags.get(row[0], [])))
         last_id = ids[-1]
+
+
+def _export_value(value: Any) -> Any:
+    # "true"/"false" rather than Python's "True"/"False": what spreadsheets and tools read.
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def segment_size_history(*, segment_id: int, days: int = 90) -> list[dict[str, Any]]:

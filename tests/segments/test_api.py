@@ -4,6 +4,7 @@ import csv
 import io
 import json
 from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -198,3 +199,23 @@ def test_export_streams_csv_safe_for_spreadsheets(api_client: Client, marketer: 
     assert rows[0][-1] == "tags"
     assert len(rows) == 2
     assert rows[1][1:4] == ["x1", "x1@example.com", "'=cmd()"]
+
+
+def test_export_has_consent_and_unsubscribed_columns(api_client: Client, marketer: Any) -> None:
+    gone = datetime(2025, 5, 6, 7, 8, tzinfo=UTC)
+    CustomerFactory(external_id="yes", total_spend=300, order_count=2, marketing_consent=True)
+    CustomerFactory(external_id="no", total_spend=300, order_count=2, marketing_consent=False)
+    CustomerFactory(external_id="gone", total_spend=300, order_count=2, unsubscribed_at=gone)
+    segment = segment_create(name="Consent", rules=BIG, created_by=marketer)
+    response = api_client.get(f"/api/v1/segments/{segment.pk}/export")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    header = rows[0]
+    found = {
+        row[1]: (row[header.index("marketing_consent")], row[header.index("unsubscribed_at")])
+        for row in rows[1:]
+    }
+    assert found == {
+        "yes": ("true", ""),
+        "no": ("false", ""),
+        "gone": ("true", "2025-05-06T07:08:00+00:00"),
+    }
