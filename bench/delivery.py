@@ -24,7 +24,8 @@ the vendor simulator (minicrm.campaigns.simulator) on 127.0.0.1; ports are ephem
    connection (the webhook channel's sender), POSTed to a fresh simulator of the same settings
    (posting no receipts): what the HTTP round trips cost without the CRM in between.
 
-`--profile` prints where the worker's time goes (cProfile, top functions by own time).
+`--profile` prints where the worker's time goes (cProfile, top functions by own time);
+`--profile-out FILE` also keeps the profile for `python -m pstats FILE`.
 """
 # ruff: noqa: E402  (Django must see DATABASE_URL before it is imported)
 
@@ -277,6 +278,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the receipts")
     parser.add_argument("--profile", action="store_true", help="profile the worker")
+    parser.add_argument("--profile-out", help="also write the worker's profile here (pstats)")
     parser.add_argument("--json", help="write the results here as JSON")
     args = parser.parse_args()
     if args.batch_size:
@@ -387,10 +389,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if profiler:
         report = io.StringIO()
-        pstats.Stats(profiler, stream=report).sort_stats(
-            os.environ.get("BENCH_SORT", "tottime")
-        ).print_stats(25)
+        pstats.Stats(profiler, stream=report).sort_stats("tottime").print_stats(25)
         print(report.getvalue())
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
 
     messages = [
         Message(pk, "webhook", to, subject, body, "")
