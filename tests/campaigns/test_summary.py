@@ -60,7 +60,8 @@ def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
     settings.GEMINI_API_KEY = "test-key"
     settings.GEMINI_MODEL = "gemini-test"
     settings.GEMINI_BASE_URL = server.url
-    settings.GEMINI_TIMEOUT_SECONDS = 2
+    # Generous: the fake answers at once, and a loaded test machine must not turn into a timeout.
+    settings.GEMINI_TIMEOUT_SECONDS = 10
     # One HTTP attempt per task attempt, so the requests count the task's retries.
     settings.GEMINI_RETRY_ATTEMPTS = 1
     settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
