@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET
 
 from minicrm.core.errors import NotFoundError
 from minicrm.core.limits import MAX_PAGE_NUMBER
-from minicrm.segments.selectors import segments_for_customer
 
 from .models import Customer, Order
 from .selectors import (
@@ -248,6 +247,5 @@ def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         if customer.last_order_at
         else "",
         "default_currency": Order._meta.get_field("currency").default,
-        "segments": segments_for_customer(customer_id=customer.pk),
     }
     return render(request, "customers/detail.html", context)

@@ -12,4 +12,9 @@ urlpatterns = [
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete_view, name="delete"),
+    path(
+        "segments/for-customer/<int:customer_id>/",
+        views.customer_segments_fragment,
+        name="for_customer",
+    ),
 ]

@@ -21,6 +21,7 @@ from minicrm.core.statement_timeout import (
     statement_timeout,
     web_timeout_seconds,
 )
+from minicrm.customers.models import Customer
 
 from .forms import SegmentForm
 from .models import Segment
@@ -34,6 +35,7 @@ from .selectors import (
     segment_preview,
     segment_rules,
     segment_size_history,
+    segments_for_customer,
 )
 from .services import segment_create, segment_delete, segment_update
 
@@ -112,6 +114,18 @@ def audience_context(raw_rules: str) -> dict[str, Any]:
         "funnel_wanted": len(group.conditions) > 1,
         "funnel_placeholders": range(len(group.conditions)),
     }
+
+
+@require_GET
+def customer_segments_fragment(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The saved segments one customer is in, loaded into the customer page by htmx: composed
+    here so that the customers app never imports segments (data must not know who segments it).
+    """
+    if not Customer.objects.filter(pk=customer_id).exists():
+        raise Http404("No such customer.")
+    with statement_timeout(web_timeout_seconds()):
+        segments = segments_for_customer(customer_id=customer_id)
+    return render(request, "segments/_customer_segments.html", {"segments": segments})
 
 
 @require_GET

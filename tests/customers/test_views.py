@@ -294,7 +294,10 @@ def test_the_detail_page_tells_the_whole_story(viewer_client: Client) -> None:
     ]:
         assert text in page, text
     assert [order.external_id for order in response.context["orders"]] == ["O-3", "O-2", "O-1"]
-    assert "Not in any saved segment." in page
+    panel = viewer_client.get(
+        reverse("segments:for_customer", args=[response.context["customer"].pk])
+    )
+    assert "Not in any saved segment." in panel.content.decode()
 
 
 def test_the_detail_page_shows_a_missing_consent(viewer_client: Client) -> None:
@@ -376,6 +379,10 @@ def test_the_detail_page_lists_the_segments_the_customer_is_in(
     with django_assert_max_num_queries(2):  # the segments, then one row of flags for the customer
         found = segments_for_customer(customer_id=vip.pk)
     page = viewer_client.get(reverse("customers:detail", args=[vip.pk])).content.decode()
+    # The customer page loads the panel from the segments app (customers never import it).
+    panel_url = reverse("segments:for_customer", args=[vip.pk])
+    assert f'hx-get="{panel_url}"' in page
+    page = viewer_client.get(panel_url).content.decode()
 
     assert [segment.name for segment in found] == ["Pune", "VIPs"]
     assert reverse("segments:detail", args=[in_pune.pk]) in page

@@ -3,8 +3,8 @@
 import csv
 import io
 import json
-from decimal import Decimal
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
