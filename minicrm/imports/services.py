@@ -105,7 +105,8 @@ def import_create(
     elif mapping is not None:
         column_map = mapping_parse(mapping, names, kind=_kind_check(kind) if kind else None)
         import_kind = Import.Kind(column_map.kind)
-        notes = _header_notes(header_mapped(names, columns=column_map.columns, delimiter=delimiter))
+        header = header_mapped(names, columns=column_map.columns, delimiter=delimiter)
+        notes = _header_notes(header, mapped=True)
         stored_mapping = column_map.model_dump()
     else:
         import_kind = _kind_check(kind or "")
@@ -148,7 +149,7 @@ def import_mapping_confirm(
         header = header_mapped(names, columns=column_map.columns, delimiter=delimiter)
         import_.kind = Import.Kind(column_map.kind)
         import_.mapping = column_map.model_dump()
-        import_.notes = _header_notes(header)
+        import_.notes = _header_notes(header, mapped=True)
         import_.status = Import.Status.QUEUED
         import_.save(update_fields=["kind", "mapping", "notes", "status", "updated_at"])
         _mapping_remember(names, import_.mapping, confirmed_by)
@@ -177,13 +178,15 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024**2:,.0f} MB" if size >= 1024**2 else f"{size:,} bytes"
 
 
-def _header_notes(header: Header) -> list[str]:
+def _header_notes(header: Header, *, mapped: bool = False) -> list[str]:
     if not header.ignored:
         return []
     names = ", ".join(f'"{name}"' for name in header.ignored[:NOTED_COLUMNS])
     more = len(header.ignored) - NOTED_COLUMNS
     if more > 0:
         names += f" and {more:,} more"
+    if mapped:
+        return [f"Column(s) not mapped to a field, so not imported: {names}."]
     return [f"Ignored column(s) that Mini CRM does not know: {names}."]
 
 
