@@ -10,14 +10,24 @@ from django.utils import timezone
 
 from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
-from minicrm.core.statement_timeout import statement_timeout, worker_timeout_seconds
+from minicrm.core.statement_timeout import (
+    StatementTimeoutError,
+    statement_timeout,
+    worker_timeout_seconds,
+)
 
 from .compiler import customers_matching, today_in_zone
 from .models import Segment, SegmentSize, SegmentSizeSchedule
 from .rules import RuleGroup, parse_rules
+from .selectors import preview_snapshot
 from .tasks import segment_size_record_task, segment_sizes_daily_task
 
 NAME_MAX_LENGTH = 120
+# A save counts the rules it stores within this budget (one statement), so the segment page
+# shows their size at once: the columnar snapshot, when loaded, counts any rule at 1M customers
+# in milliseconds, and SQL counts common rules in tens of milliseconds. A rule slower than this
+# is counted by the background task while the page shows "counting…".
+SAVE_COUNT_SECONDS = 0.5
 
 
 def rules_hash(rules: dict[str, Any]) -> str:
@@ -69,7 +79,7 @@ def segment_create(
         created_by=created_by if created_by is not None and created_by.pk else None,
     )
     _save_or_conflict(segment)
-    _enqueue_size(segment.pk)
+    _count_at_save(segment, group)
     return segment
 
 
@@ -91,8 +101,10 @@ def segment_update(
     """Change what is given; a rules change records a new size point in the background."""
     segment = segment_get_for_update(segment_id=segment_id)
     rules_changed = False
+    group: RuleGroup | None = None
     if rules is not None:
-        canonical = parse_rules(rules).to_dict()
+        group = parse_rules(rules)
+        canonical = group.to_dict()
         rules_changed = canonical != segment.rules
         segment.rules = canonical
     if name is not None:
@@ -100,9 +112,45 @@ def segment_update(
     if description is not None:
         segment.description = description.strip()
     _save_or_conflict(segment)
-    if rules_changed:
-        _enqueue_size(segment.pk)
+    if rules_changed and group is not None:
+        _count_at_save(segment, group)
     return segment
+
+
+def _count_at_save(segment: Segment, group: RuleGroup) -> None:
+    """Show the size of the rules just saved at once, if counting is quick (SAVE_COUNT_SECONDS);
+    else drop the size of the old rules, so no page shows it under the new ones (the segment
+    page shows "counting…" until the background count lands). The background task still keeps
+    the day's point of the size history, as it did, off the request."""
+    _enqueue_size(segment.pk)
+    try:
+        snapshot = preview_snapshot()  # None while it loads: a save never waits for it
+        with statement_timeout(SAVE_COUNT_SECONDS):
+            if snapshot is not None:
+                size: int | None = snapshot.count(group, today=today_in_zone())
+            else:
+                size = customers_matching(group, today=today_in_zone()).count()
+    except StatementTimeoutError:
+        size = None
+    segment.last_count = size
+    segment.last_counted_at = None if size is None else timezone.now()
+    Segment.objects.filter(pk=segment.pk).update(
+        last_count=segment.last_count, last_counted_at=segment.last_counted_at
+    )
+
+
+def _record_size(segment: Segment, *, day: date, size: int) -> SegmentSize:
+    """Keep `size` as the day's point for the segment's current rules, and as its last count."""
+    now = timezone.now()
+    with transaction.atomic():
+        point, _created = SegmentSize.objects.update_or_create(
+            segment=segment,
+            day=day,
+            rules_hash=rules_hash(segment.rules),
+            defaults={"size": size, "counted_at": now},
+        )
+        Segment.objects.filter(pk=segment.pk).update(last_count=size, last_counted_at=now)
+    return point
 
 
 @transaction.atomic
@@ -126,16 +174,7 @@ def segment_size_record(*, segment_id: int, today: date | None = None) -> Segmen
     # instead of holding the worker; the previous size stays.
     with statement_timeout(worker_timeout_seconds()):
         size = customers_matching(group, today=day).count()
-    now = timezone.now()
-    with transaction.atomic():
-        point, _created = SegmentSize.objects.update_or_create(
-            segment=segment,
-            day=day,
-            rules_hash=rules_hash(segment.rules),
-            defaults={"size": size, "counted_at": now},
-        )
-        Segment.objects.filter(pk=segment.pk).update(last_count=size, last_counted_at=now)
-    return point
+    return _record_size(segment, day=day, size=size)
 
 
 def segment_sizes_record_all(*, today: date | None = None) -> int:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("segments/preview/", views.segment_preview_fragment, name="preview"),
     path("segments/preview/funnel/", views.segment_funnel_fragment, name="preview_funnel"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
+    path("segments/<int:pk>/size/", views.segment_size_fragment, name="size"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/delete/", views.segment_delete_view, name="delete"),
     path(

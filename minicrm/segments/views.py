@@ -117,6 +117,13 @@ def audience_context(raw_rules: str) -> dict[str, Any]:
 
 
 @require_GET
+def segment_size_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The segment's size and when it was counted; while a count is under way (rules too slow
+    to count at save time) it polls itself until the background count lands."""
+    return render(request, "segments/_size.html", {"segment": _segment_or_404(pk)})
+
+
+@require_GET
 def customer_segments_fragment(request: HttpRequest, customer_id: int) -> HttpResponse:
     """The saved segments one customer is in, loaded into the customer page by htmx: composed
     here so that the customers app never imports segments (data must not know who segments it).

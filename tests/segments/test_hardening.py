@@ -52,7 +52,7 @@ def test_an_all_customers_segment_keeps_customer_pages_working(admin_client: Cli
         created_by=None,
     )
     assert segments_for_customer(customer_id=customer.pk) == [everyone, nested]
-    response = admin_client.get(reverse("customers:detail", args=[customer.pk]))
+    response = admin_client.get(reverse("segments:for_customer", args=[customer.pk]))
     assert response.status_code == 200
     assert b"Everyone" in response.content
 
