@@ -22,6 +22,7 @@ from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
 from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.core.limits import MAX_WORK_RECOVERIES
+from minicrm.core.text import text_problem
 from minicrm.customers.services import (
     MAX_BATCH_ROWS,
     BulkResult,
@@ -404,11 +405,15 @@ def _row_error(
 ) -> dict[str, Any]:
     """A row error as an import keeps it: the spreadsheet row, our field, the file's column, the
     value found there, and what is wrong in plain words."""
+    shown = value[:SHOWN_VALUE_CHARS]
+    if text_problem(shown):
+        # A NUL or a lone surrogate cannot be stored in the import's errors on every database.
+        shown = shown.encode("unicode_escape").decode("ascii")
     return {
         "row": number,
         "field": field_name,
         "column": column,
-        "value": value[:SHOWN_VALUE_CHARS],
+        "value": shown,
         "message": message,
     }
 

@@ -268,7 +268,13 @@ def test_a_csv_import_reports_an_overflowing_order_as_a_row_error(settings: Any,
 
     assert (done.status, done.created, done.error_count) == (Import.Status.SUCCEEDED, 100, 1)
     assert done.errors == [
-        {"row": 102, "field": "amount", "message": overflow_message("C-1", "1,009,999,999,998.99")}
+        {
+            "row": 102,
+            "field": "amount",
+            "column": "amount",
+            "value": "9999999999.99",
+            "message": overflow_message("C-1", "1,009,999,999,998.99"),
+        }
     ]
     assert spend("C-1") == (Decimal("999999999999.00"), 100)
 
@@ -381,7 +387,14 @@ def test_a_csv_cell_with_a_nul_is_a_row_error_and_the_import_succeeds(
 
     assert (done.status, done.created, done.error_count) == (Import.Status.SUCCEEDED, 1, 2)
     assert done.errors == [
-        {"row": 3, "field": "first_name", "message": NUL},
-        {"row": 4, "field": "city", "message": NUL},
+        # The value is quoted with the NUL escaped: no database stores it in the import's errors.
+        {
+            "row": 3,
+            "field": "first_name",
+            "column": "first_name",
+            "value": "Ra\\x00vi",
+            "message": NUL,
+        },
+        {"row": 4, "field": "city", "column": "city", "value": "\\x00", "message": NUL},
     ]
     assert list(Customer.objects.values_list("external_id", "first_name")) == [("C-1", "Asha")]

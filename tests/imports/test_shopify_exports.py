@@ -106,9 +106,12 @@ def test_the_command_imports_both_customer_shapes_and_the_orders_and_again_chang
 
     assert snapshot() == before
     out = capsys.readouterr().out
-    assert "Import 5: 6 rows read, 0 created, 0 updated, 5 unchanged, 1 line items grouped" in out
     last = Import.objects.order_by("pk").last()
     assert last is not None
+    assert (
+        f"Import {last.pk}: 6 rows read, 0 created, 0 updated, 5 unchanged, 1 line items grouped"
+        in out
+    )
     assert (last.failed_rows, last.error_count) == (0, 0)
 
 
