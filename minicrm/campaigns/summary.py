@@ -6,7 +6,8 @@ Lifecycle of `summary_status`: "" → queued → running → succeeded | failed;
 failure puts it back to queued and the task tries again later (the insights' retry policy).
 A summary is made on request (`summary_request`, the API and the campaign page) and, once the
 delivery engine calls `summary_after_send`, automatically: right after sending, and again when
-the attribution window has closed, when the revenue figures are final.
+the attribution window has closed, when the revenue figures are final. A summary whose worker
+died is failed by the recovery sweep (`summaries_recover`), so the page never waits forever.
 """
 
 import logging
@@ -38,6 +39,9 @@ class SummaryStatus:
 
 # The summary written when the window closes waits this much longer, for late order imports.
 WINDOW_CLOSE_MARGIN = timedelta(hours=1)
+# A summary queued or running this long after its last change lost its worker: the longest
+# legitimate wait is one backoff between attempts or one provider call with its retries.
+SUMMARY_STALE_AFTER = timedelta(minutes=15)
 MAX_ERROR_CHARS = 2000
 
 
@@ -128,7 +132,7 @@ def summary_generate(*, campaign_id: int, may_retry: bool) -> Campaign | None:
 
     Returns the campaign (its summary_status says what happened), or None if it is gone."""
     claimed = Campaign.objects.filter(pk=campaign_id, summary_status=SummaryStatus.QUEUED).update(
-        summary_status=SummaryStatus.RUNNING
+        summary_status=SummaryStatus.RUNNING, updated_at=timezone.now()
     )
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if not claimed or campaign is None:
@@ -165,7 +169,11 @@ def _finish(
 ) -> Campaign:
     """Store the outcome if this run still holds the summary (a request made meanwhile queued
     it again: that newer run's outcome wins)."""
-    values: dict[str, Any] = {"summary_status": status, "summary_error": error[:MAX_ERROR_CHARS]}
+    values: dict[str, Any] = {
+        "summary_status": status,
+        "summary_error": error[:MAX_ERROR_CHARS],
+        "updated_at": timezone.now(),
+    }
     if summary is not None:
         values |= {"summary": summary, "summary_provider": provider, "summary_at": timezone.now()}
     stored = Campaign.objects.filter(pk=campaign.pk, summary_status=SummaryStatus.RUNNING).update(
@@ -186,3 +194,22 @@ def summary_fail(*, campaign_id: int, reason: str) -> None:
     Campaign.objects.filter(
         pk=campaign_id, summary_status__in=[SummaryStatus.QUEUED, SummaryStatus.RUNNING]
     ).update(summary_status=SummaryStatus.FAILED, summary_error=reason[:MAX_ERROR_CHARS])
+
+
+def summaries_recover() -> int:
+    """Fail every summary left queued or running past SUMMARY_STALE_AFTER; return how many.
+
+    Its worker died (or its task was lost): the page would wait for it forever. Failing it with
+    the reason lets the marketer ask again. Named in MINICRM_WORK_RECOVERERS for the sweep."""
+    stale = Campaign.objects.filter(
+        summary_status__in=[SummaryStatus.QUEUED, SummaryStatus.RUNNING],
+        updated_at__lt=timezone.now() - SUMMARY_STALE_AFTER,
+    )
+    recovered = stale.update(
+        summary_status=SummaryStatus.FAILED,
+        summary_error="The worker stopped while writing the summary. Ask for it again.",
+        updated_at=timezone.now(),
+    )
+    if recovered:
+        logger.warning("%s campaign summaries lost their worker and were failed", recovered)
+    return recovered

@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from django_tasks import default_task_backend
 
+from minicrm.campaigns import summary
 from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.campaigns.results import WINDOW
 from minicrm.campaigns.services import campaign_send
 from minicrm.campaigns.summary import (
+    SUMMARY_STALE_AFTER,
     WINDOW_CLOSE_MARGIN,
+    summaries_recover,
     summary_after_send,
     summary_generate,
     summary_request,
@@ -258,3 +262,36 @@ def test_after_sending_a_summary_is_queued_now_and_another_when_the_window_close
     assert later.task.run_after == campaign.launched_at + WINDOW + WINDOW_CLOSE_MARGIN
     assert timedelta(days=14) == WINDOW
     assert Campaign.objects.get(pk=campaign.pk).summary_status == "queued"
+
+
+def test_an_unexpected_error_fails_the_summary_with_the_reason(
+    everyone, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.AI_PROVIDER = "offline"
+    CustomerFactory()
+    campaign = sent_campaign(everyone, django_capture_on_commit_callbacks)
+
+    def broken(campaign: Campaign) -> dict[str, Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(summary, "summary_figures", broken)
+    campaign = summarised(campaign, django_capture_on_commit_callbacks)
+
+    assert campaign.summary_status == "failed"
+    assert campaign.summary_error == "The summary stopped unexpectedly: disk on fire"
+    assert campaign.summary is None
+
+
+def test_the_sweep_fails_summaries_whose_worker_is_gone_and_leaves_live_ones(everyone):
+    lost, live, done = (campaign_draft(everyone, name=name) for name in ("Lost", "Live", "Done"))
+    long_ago = timezone.now() - SUMMARY_STALE_AFTER - timedelta(seconds=1)
+    Campaign.objects.filter(pk=lost.pk).update(summary_status="running", updated_at=long_ago)
+    Campaign.objects.filter(pk=live.pk).update(summary_status="queued", updated_at=timezone.now())
+    Campaign.objects.filter(pk=done.pk).update(summary_status="succeeded", updated_at=long_ago)
+
+    assert summaries_recover() == 1
+    assert summaries_recover() == 0
+
+    statuses = dict(Campaign.objects.values_list("name", "summary_status"))
+    assert statuses == {"Lost": "failed", "Live": "queued", "Done": "succeeded"}
+    assert Campaign.objects.get(pk=lost.pk).summary_error.startswith("The worker stopped")
