@@ -16,7 +16,7 @@ from minicrm.customers.models import Customer, CustomerTag
 from .compiler import compile_rules, customers_matching, today_in_zone
 from .describe import condition_describe, rules_describe
 from .models import Segment, SegmentSize
-from .rules import RuleGroup, parse_rules, rule_tree_list_items
+from .rules import ATTRIBUTE_KEY, RuleGroup, parse_rules, rule_tree_list_items
 from .snapshot import CustomerSnapshot, shared_snapshot
 
 SAMPLE_SIZE = 10
@@ -285,3 +285,57 @@ def segment_size_history(*, segment_id: int, days: int = 90) -> list[dict[str, A
     ):
         latest[day] = size
     return [{"date": day, "size": size} for day, size in latest.items()]
+
+
+# --- Custom attributes for the rule builder --------------------------------------------------
+# A sample, not a scan: the latest customers that have attributes, bounded whatever the base.
+ATTRIBUTE_SAMPLE_CUSTOMERS = 2_000
+ATTRIBUTE_KEYS_SHOWN = 50
+ATTRIBUTE_EXAMPLES = 5
+
+
+def _attribute_type(values: list[Any]) -> str:
+    """ "boolean" if every value is true/false, "number" if every value is a number, else
+    "text" (what a rule on the key should compare by default)."""
+    present = [value for value in values if value is not None and value != ""]
+    if present and all(isinstance(value, bool) for value in present):
+        return "boolean"
+    if present and all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in present
+    ):
+        return "number"
+    return "text"
+
+
+def attribute_keys_sample(*, customers: int = ATTRIBUTE_SAMPLE_CUSTOMERS) -> list[dict[str, Any]]:
+    """The attribute keys found in a sample of customers: `[{"key", "type", "examples"}]`, the
+    most common first; keys a rule cannot name (rules.ATTRIBUTE_KEY) are left out."""
+    counts: dict[str, int] = {}
+    values: dict[str, list[Any]] = {}
+    sample = (
+        Customer.objects.exclude(attributes={})
+        .order_by("-id")
+        .values_list("attributes", flat=True)[:customers]
+    )
+    for attributes in sample:
+        if not isinstance(attributes, dict):
+            continue
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not ATTRIBUTE_KEY.match(key):
+                continue
+            counts[key] = counts.get(key, 0) + 1
+            if isinstance(value, str | int | float | bool) or value is None:
+                values.setdefault(key, []).append(value)
+    keys = sorted(counts, key=lambda key: (-counts[key], key))[:ATTRIBUTE_KEYS_SHOWN]
+    found = []
+    for key in keys:
+        seen = values.get(key, [])
+        examples = list(dict.fromkeys(str(value) for value in seen if value not in (None, "")))
+        found.append(
+            {
+                "key": key,
+                "type": _attribute_type(seen),
+                "examples": examples[:ATTRIBUTE_EXAMPLES],
+            }
+        )
+    return found

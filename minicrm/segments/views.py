@@ -25,8 +25,17 @@ from minicrm.customers.models import Customer
 
 from .forms import SegmentForm
 from .models import Segment
-from .rules import EMPTY_RULES, FIELDS, RuleValidationError, parse_rules
+from .rules import (
+    ATTRIBUTE_OPERATORS_BY_TYPE,
+    ATTRIBUTE_PREFIX,
+    EMPTY_RULES,
+    FIELDS,
+    OperatorSpec,
+    RuleValidationError,
+    parse_rules,
+)
 from .selectors import (
+    attribute_keys_sample,
     rules_describe,
     segment_funnel,
     segment_get,
@@ -45,12 +54,47 @@ HISTORY_DAYS = 90
 CAMPAIGNS_SHOWN = 50
 TABS = [("overview", "Overview"), ("members", "Members"), ("campaigns", "Campaigns")]
 # The builder needs one kind of input per operator; the validator's finer kinds collapse here.
-SINGLE_VALUE_KINDS = {"number", "money", "date", "text"}
+SINGLE_VALUE_KINDS = {"number", "money", "date", "text", "decimal", "scalar"}
+# The builder's input for an attribute of each inferred type ("decimal": any number, any sign).
+ATTRIBUTE_BUILDER_TYPES = {"text": "text", "number": "decimal", "boolean": "boolean"}
 FIELD_UNITS = {"days_since_last_order": "days"}
 
 
+def _operators_meta(operators: tuple[OperatorSpec, ...]) -> list[dict[str, str]]:
+    return [
+        {
+            "key": operator.key,
+            "label": operator.label,
+            "value": "single" if operator.value_kind in SINGLE_VALUE_KINDS else operator.value_kind,
+        }
+        for operator in operators
+    ]
+
+
+def _attribute_fields() -> list[dict[str, Any]]:
+    """One builder field per attribute key found in the data, typed from its stored values,
+    its label showing a few examples ("plan (e.g. gold, silver)")."""
+    fields = []
+    for found in attribute_keys_sample():
+        examples = ", ".join(found["examples"])
+        label = f"{found['key']} (e.g. {examples})" if examples else found["key"]
+        fields.append(
+            {
+                "key": ATTRIBUTE_PREFIX + found["key"],
+                "label": label,
+                "type": ATTRIBUTE_BUILDER_TYPES[found["type"]],
+                "unit": "",
+                "group": "Custom attributes",
+                "examples": found["examples"],
+                "operators": _operators_meta(ATTRIBUTE_OPERATORS_BY_TYPE[found["type"]]),
+            }
+        )
+    return fields
+
+
 def builder_meta() -> dict[str, Any]:
-    """The field and operator metadata the builder script renders its selects from."""
+    """The field and operator metadata the builder script renders its selects from: the fixed
+    fields, then the custom attributes found in the data."""
     return {
         "fields": [
             {
@@ -58,19 +102,16 @@ def builder_meta() -> dict[str, Any]:
                 "label": spec.label,
                 "type": spec.type,
                 "unit": FIELD_UNITS.get(spec.key, ""),
-                "operators": [
-                    {
-                        "key": operator.key,
-                        "label": operator.label,
-                        "value": "single"
-                        if operator.value_kind in SINGLE_VALUE_KINDS
-                        else operator.value_kind,
-                    }
-                    for operator in spec.operators
-                ],
+                "operators": _operators_meta(spec.operators),
             }
             for spec in FIELDS
-        ],
+        ]
+        + _attribute_fields(),
+        # For a saved rule on a key the sample no longer holds, by the type of its value.
+        "attribute_operators": {
+            ATTRIBUTE_BUILDER_TYPES[kind]: _operators_meta(operators)
+            for kind, operators in ATTRIBUTE_OPERATORS_BY_TYPE.items()
+        },
         "currency": settings.MINICRM_CURRENCY_SYMBOL,
         "max_depth": MAX_RULE_DEPTH,
         "max_conditions": MAX_RULE_CONDITIONS,

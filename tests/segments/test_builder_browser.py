@@ -267,3 +267,47 @@ def test_describe_with_the_built_in_parser_goes_through_the_session_and_csrf(
     expect(first.locator(".rb-operator")).to_have_value("gt")
     expect(first.get_by_label("Total spend value")).to_have_value("2000")
     expect(builder.count).to_have_text("4")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_custom_attributes_and_consent_in_the_builder(
+    live_server: object, page: Page, marketer: User
+) -> None:
+    for name, plan, score, consent in [
+        ("Asha", "gold", 7, True),
+        ("Ravi", "silver", 2.5, True),
+        ("Meera", "Gold", 9, False),
+    ]:
+        person = customer(name, spend="100.00", last_name="Rao")
+        person.attributes = {"plan": plan, "score": score}
+        person.marketing_consent = consent
+        person.save()
+    customer("Nila", spend="0.00", orders=0, last_name="Rao")
+    base = sign_in(page, live_server, marketer)
+    page.goto(f"{base}/segments/new/")
+    count = page.get_by_test_id("audience-count")
+    expect(count).to_have_text("4")
+    root = page.locator("[data-rule-builder] > .rb-group")
+    root.locator(":scope > .rb-group-actions .rb-add-condition").click()
+    row = condition_rows(root).nth(0)
+    field = row.locator(".rb-field")
+    expect(field.locator("optgroup[label='Custom attributes'] option")).to_have_count(2)
+    expect(field.locator("option[value='attributes.plan']")).to_have_text(
+        "plan (e.g. Gold, silver, gold)"
+    )
+    field.select_option("attributes.plan")
+    row.locator(".rb-operator").select_option("ne")
+    row.locator("input.rb-input").fill("GOLD")
+    expect(count).to_have_text("2")  # Ravi, and Nila who has no plan
+    field.select_option("attributes.score")
+    row.locator(".rb-operator").select_option("gt")
+    row.locator("input.rb-input").fill("3")
+    expect(count).to_have_text("2")  # Asha 7, Meera 9
+    root.locator(":scope > .rb-group-actions .rb-add-condition").click()
+    consent = condition_rows(root).nth(1)
+    consent.locator(".rb-field").select_option("marketing_consent")
+    consent.locator(".rb-operator").select_option("is_true")
+    expect(count).to_have_text("1")  # Asha
+    expect(page.locator(".seg-funnel-row").nth(0)).to_contain_text("Score over 3")
+    expect(page.locator(".seg-funnel-row").nth(1)).to_contain_text("Gave marketing consent")

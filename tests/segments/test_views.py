@@ -266,6 +266,7 @@ def test_builder_renders_the_fields_metadata_and_an_empty_rule(marketer_client: 
     assert 'aria-live="polite"' in html
 
 
+@pytest.mark.django_db
 def test_builder_metadata_gives_each_operator_one_input_kind() -> None:
     fields = {field["key"]: field for field in builder_meta()["fields"]}
     kinds = {op["key"]: op["value"] for op in fields["last_order_date"]["operators"]}
@@ -281,6 +282,23 @@ def test_builder_metadata_gives_each_operator_one_input_kind() -> None:
     }
     assert {op["value"] for op in fields["tags"]["operators"]} == {"list"}
     assert fields["days_since_last_order"]["unit"] == "days"
+
+
+@pytest.mark.django_db
+def test_builder_offers_the_attribute_keys_found_typed_with_examples() -> None:
+    CustomerFactory(attributes={"plan": "gold", "score": 3, "vip": True, "bad$key": "x"})
+    CustomerFactory(attributes={"plan": "silver", "score": 2.5, "vip": False})
+    CustomerFactory(attributes={"plan": "", "score": None})
+    fields = {field["key"]: field for field in builder_meta()["fields"]}
+    plan, score, vip = (fields[f"attributes.{key}"] for key in ("plan", "score", "vip"))
+    assert (plan["type"], plan["examples"]) == ("text", ["silver", "gold"])
+    assert plan["label"] == "plan (e.g. silver, gold)"
+    assert "contains" in [op["key"] for op in plan["operators"]]
+    assert (score["type"], score["examples"]) == ("decimal", ["2.5", "3"])
+    assert "gt" in [op["key"] for op in score["operators"]]
+    assert vip["type"] == "boolean"
+    assert [op["key"] for op in vip["operators"]][:2] == ["is_true", "is_false"]
+    assert "attributes.bad$key" not in fields  # no rule could name it
 
 
 def test_edit_page_loads_the_saved_rules_into_the_builder(

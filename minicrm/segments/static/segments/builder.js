@@ -10,6 +10,14 @@
 
   const meta = JSON.parse(document.getElementById("rule-fields").textContent);
   const FIELDS = new Map(meta.fields.map((field) => [field.key, field]));
+  // A saved rule on a custom attribute the data sample no longer shows: typed by its value.
+  function attributeField(key, value) {
+    const type = typeof value === "number" || Array.isArray(value) && typeof value[0] === "number" ? "decimal" : "text";
+    const field = { key: key, label: key.slice("attributes.".length), type: type, unit: "", group: "Custom attributes", examples: [], operators: meta.attribute_operators[type] };
+    FIELDS.set(key, field);
+    meta.fields.push(field);
+    return field;
+  }
   const MAX_DEPTH = meta.max_depth;
   const MAX_CONDITIONS = meta.max_conditions;
   const input = document.getElementById(root.dataset.input);
@@ -98,6 +106,11 @@
     if (raw === "") return null;
     if (field.type === "date" && operator.value !== "days") return raw;
     if (field.type === "text") return raw;
+    // An attribute's "is"/"is not" compares as a number only when given one.
+    if (field.type === "decimal" && operator.key === "eq" || field.type === "decimal" && operator.key === "ne") {
+      const exact = Number(raw);
+      return raw.trim() !== "" && Number.isFinite(exact) ? exact : raw;
+    }
     const number = Number(raw);
     // Leave what cannot be read as a number to the server, which names the row that is wrong.
     return Number.isFinite(number) ? number : raw;
@@ -114,12 +127,15 @@
       "aria-label": label,
       value: value === null || value === undefined ? "" : String(value),
     };
-    if (type === "number") {
+    if (type === "number" && field.type === "decimal") {
+      attrs.step = "any";
+      attrs.inputmode = "decimal";
+    } else if (type === "number") {
       attrs.step = field.type === "money" ? "0.01" : "1";
       attrs.min = "0";
       attrs.inputmode = field.type === "money" ? "decimal" : "numeric";
     }
-    if (field.type === "text") attrs.placeholder = "Type a value";
+    if (field.type === "text") attrs.placeholder = field.examples && field.examples.length ? `e.g. ${field.examples[0]}` : "Type a value";
     const control = el("input", attrs);
     control.addEventListener("input", () => onValue(parseScalar(field, operator, control.value)));
     const prefix = field.type === "money" ? el("span", { class: "rb-affix", text: meta.currency }) : null;
@@ -243,12 +259,24 @@
     item._node = condition;
     const fieldSelect = el("select", { class: "rb-field", "aria-label": "Field" });
     let field = FIELDS.get(condition.field);
+    if (!field && condition.field.startsWith("attributes.")) field = attributeField(condition.field, condition.value);
     if (!field) {
       // A rule saved with a field this version no longer knows: show it so it can be changed.
       fieldSelect.append(el("option", { value: condition.field, text: `Unknown field “${condition.field}”`, selected: true }));
     }
+    let optgroup = null;
     for (const option of meta.fields) {
-      fieldSelect.append(el("option", { value: option.key, text: option.label, selected: option.key === condition.field }));
+      const node = el("option", { value: option.key, text: option.label, selected: option.key === condition.field });
+      if (!option.group) {
+        fieldSelect.append(node);
+        continue;
+      }
+      // Custom attributes found in the data come after the fixed fields, under their own heading.
+      if (!optgroup) {
+        optgroup = el("optgroup", { label: option.group });
+        fieldSelect.append(optgroup);
+      }
+      optgroup.append(node);
     }
     const operatorSlot = el("span", { class: "rb-operator-slot" });
     const valueSlot = el("span", { class: "rb-value" });
