@@ -13,11 +13,13 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
+from minicrm.accounts.models import Role
 from minicrm.customers.models import Customer, Order
 from minicrm.customers.services import customers_bulk_upsert
 from minicrm.imports import services
 from minicrm.imports.models import Import
 from minicrm.imports.services import import_create, import_process
+from tests.factories import UserFactory
 
 from .conftest import csv_file
 
@@ -221,3 +223,27 @@ def test_confirming_a_mapping_twice_is_a_conflict(
 
     assert "is already succeeded" in again.content.decode()
     assert Order.objects.count() == 5
+
+
+def test_the_mapping_page_switches_kind_and_is_for_marketers_only(
+    marketer_client: Client,
+) -> None:
+    marketer_client.post(
+        reverse("imports:upload"),
+        {
+            "kind": "customers",
+            "file": csv_file("Order,Buyer,Amount,Ordered At\nO-1,C-1,5,2025-01-01\n"),
+        },
+    )
+    url = reverse("imports:mapping", args=[Import.objects.get().pk])
+
+    as_customers = marketer_client.get(url).content.decode()
+    as_orders = marketer_client.get(f"{url}?kind=orders").content.decode()
+
+    assert 'name="kind" value="customers"' in as_customers
+    assert 'name="kind" value="orders"' in as_orders
+    assert '<option value="Amount" selected>Amount</option>' in as_orders
+    assert '<option value="Ordered At" selected>Ordered At</option>' in as_orders
+    viewer = Client()
+    viewer.force_login(UserFactory(role=Role.VIEWER))
+    assert viewer.get(url).status_code == 403
