@@ -24,7 +24,8 @@ order_rows = st.fixed_dictionaries(
     {
         "external_id": st.sampled_from(ORDER_KEYS),
         "customer_external_id": st.sampled_from(CUSTOMERS),
-        "amount": st.integers(min_value=1, max_value=100_000).map(
+        # Free orders (0.00) are orders: they must count without adding to spend.
+        "amount": st.one_of(st.just(0), st.integers(min_value=1, max_value=100_000)).map(
             lambda cents: f"{cents / 100:.2f}"
         ),
         "ordered_at": st.integers(min_value=1, max_value=28).map(lambda day: f"2025-02-{day:02d}"),
