@@ -19,6 +19,7 @@ from django.utils import timezone
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -273,6 +274,10 @@ class CustomerRow(BaseModel):
     marketing_consent: Annotated[bool | None, PlainValidator(_consent)] = None
 
 
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _required_email(value: Any) -> str:
     email = _email(value)
     if not email:
@@ -284,7 +289,8 @@ class CustomerByEmailRow(CustomerRow):
     """A customer keyed by email: `external_id` is optional (kept for a new customer, or derived
     from the email); an existing customer with that email is updated."""
 
-    external_id: ExternalId | None = None  # type: ignore[assignment]
+    # An empty cell in a mapped external_id column means "none given", as a key left out.
+    external_id: Annotated[ExternalId | None, BeforeValidator(_blank_is_none)] = None  # type: ignore[assignment]
     email: Annotated[str, PlainValidator(_required_email)]
 
 
