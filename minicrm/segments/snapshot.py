@@ -23,7 +23,6 @@ theirs at the reconcile.
 # ruff: noqa: S608  (SQL here is assembled from fixed fragments; values are always parameters)
 
 import csv
-import json
 import logging
 import tempfile
 import threading
@@ -34,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.models import BigIntegerField, Count
+from django.db.models import BigIntegerField, Count, TextField
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from minicrm.core.statement_timeout import StatementTimeoutError, active_timeout_seconds
@@ -87,7 +87,8 @@ COLUMNS = (
     "email",
     "marketing_consent",
     "unsubscribed_at",
-    "attributes",
+    # The attributes as the database's JSON text (see `_stream`), not decoded into Python.
+    "attributes_text",
 )
 SCHEMA = """
 CREATE OR REPLACE TABLE customers (
@@ -237,7 +238,7 @@ class CustomerSnapshot:
             gone is not None,
             # The attributes as JSON text, read with DuckDB's json functions by attribute rules;
             # NULL when there are none (most customers at most shops: no bytes held for them).
-            json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else None,
+            extra if extra and extra.strip() != "{}" else None,
         )
 
     def _bits(self, names: Iterable[str]) -> int:
@@ -521,7 +522,11 @@ class CustomerSnapshot:
         queryset: Any, limit: int | None = None, *, stamped: bool = False
     ) -> Iterable[Sequence[Any]]:
         """The customers' COLUMNS (and `updated_at` last, when `stamped`)."""
-        rows = queryset.values_list(*COLUMNS, *(("updated_at",) if stamped else ()))
+        # JSON text straight from the database: decoding and encoding each customer's
+        # attributes in Python would cost seconds of a load at 1M customers.
+        rows = queryset.annotate(
+            attributes_text=Cast("attributes", output_field=TextField())
+        ).values_list(*COLUMNS, *(("updated_at",) if stamped else ()))
         if limit is not None:
             rows = rows[:limit]
         return rows.iterator(chunk_size=10_000)

@@ -179,6 +179,8 @@ def test_a_size_count_past_its_budget_fails_the_task_and_keeps_no_point() -> Non
     CustomerFactory(external_id="a")
     with mock.patch("minicrm.segments.services.segment_size_record_task"):
         segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    counted_at_save = (segment.last_count, segment.last_counted_at)
+    assert counted_at_save[0] == 1
     with (
         mock.patch(
             "minicrm.segments.services.customers_matching",
@@ -189,7 +191,7 @@ def test_a_size_count_past_its_budget_fails_the_task_and_keeps_no_point() -> Non
         segment_size_record(segment_id=segment.pk)
     assert not SegmentSize.objects.exists()
     segment.refresh_from_db()
-    assert segment.last_count is None
+    assert (segment.last_count, segment.last_counted_at) == counted_at_save  # left as it was
     assert segment_size_record(segment_id=segment.pk).size == 1  # type: ignore[union-attr]
 
 
