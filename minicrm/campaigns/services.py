@@ -233,6 +233,10 @@ def campaign_launch(*, campaign_id: int) -> Campaign | None:
         except NotFoundError:
             return None
         if campaign.status == Campaign.Status.SCHEDULED:
+            # A backend that cannot wait (immediate) runs the task at once: not before its time.
+            # The recovery sweep launches a scheduled campaign once it is overdue.
+            if campaign.scheduled_at and campaign.scheduled_at > timezone.now():
+                return None
             campaign.status = Campaign.Status.SENDING
             campaign.launched_at = timezone.now()
         if campaign.status != Campaign.Status.SENDING:

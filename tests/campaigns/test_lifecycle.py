@@ -87,3 +87,12 @@ def test_a_scheduled_campaign_can_be_cancelled_and_then_never_launches(segment, 
     campaign_cancel(campaign_id=campaign.pk)
     assert campaign_launch(campaign_id=campaign.pk) is None
     assert not Delivery.objects.exists()
+
+
+def test_a_scheduled_campaign_is_not_launched_before_its_time(segment, marketer):
+    CustomerFactory.create_batch(2)
+    campaign = draft(segment, marketer)
+    campaign_send(campaign_id=campaign.pk, scheduled_at=timezone.now() + timedelta(hours=1))
+    assert campaign_launch(campaign_id=campaign.pk) is None
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SCHEDULED
+    assert not Delivery.objects.exists()
