@@ -49,7 +49,9 @@ def campaign_preview(campaign: Campaign, *, samples: int = SAMPLE_SIZE) -> dict[
     """The preview of a saved campaign (its segment's rules as they are now, before launch)."""
     rules = campaign.rules if campaign.snapshot_at else None
     if rules is None:
-        segment = Segment.objects.filter(pk=campaign.segment_id).only("rules").first()
+        segment = None
+        if campaign.segment_id is not None:
+            segment = Segment.objects.filter(id=campaign.segment_id).only("rules").first()
         if segment is None:
             raise ConflictError("The campaign's segment was deleted; choose another segment.")
         rules = segment.rules

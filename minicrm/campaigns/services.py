@@ -88,6 +88,12 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _segment_name(segment_id: int | None) -> str:
+    if segment_id is None:
+        raise InvalidInputError("segment_id is required.", field="segment_id")
+    return Segment.objects.values_list("name", flat=True).get(id=segment_id)
+
+
 def _require_subject(campaign: Campaign) -> None:
     if campaign.channel != Channel.LOG and not campaign.subject:
         raise InvalidInputError("An email needs a subject.", field="subject")
@@ -106,9 +112,7 @@ def campaign_create(*, created_by: User | None, **values: Any) -> Campaign:
     for name, value in _clean(values).items():
         setattr(campaign, name, value)
     _require_subject(campaign)
-    campaign.segment_name = Segment.objects.values_list("name", flat=True).get(
-        pk=campaign.segment_id
-    )
+    campaign.segment_name = _segment_name(campaign.segment_id)
     campaign.save()
     return campaign
 
@@ -130,9 +134,7 @@ def campaign_update(*, campaign_id: int, **values: Any) -> Campaign:
         setattr(campaign, name, value)
     _require_subject(campaign)
     if "segment_id" in values:
-        campaign.segment_name = Segment.objects.values_list("name", flat=True).get(
-            pk=campaign.segment_id
-        )
+        campaign.segment_name = _segment_name(campaign.segment_id)
     campaign.save()
     return campaign
 
@@ -248,7 +250,9 @@ def campaign_launch(*, campaign_id: int) -> Campaign | None:
                 campaign.finished_at = timezone.now()
                 campaign.save()
                 return campaign
-            campaign.rules = campaign.segment.rules
+            campaign.rules = Segment.objects.values_list("rules", flat=True).get(
+                id=campaign.segment_id
+            )
             campaign.holdout_seed = secrets.randbelow(HOLDOUT_PRIME - 1) + 1
             counts = audience_counts(parse_rules(campaign.rules), campaign.channel)
             audience = _insert_audience(campaign)

@@ -43,12 +43,12 @@ class AttributeValue(Expression):
         super().__init__(output_field=OUTPUT_FIELDS[kind]())
         self.key = key
         self.kind = kind
-        self.column = F("attributes")
+        self.column: Any = F("attributes")
 
     def get_source_expressions(self) -> list[Any]:
         return [self.column]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Any) -> None:
         (self.column,) = exprs
 
     def resolve_expression(self, *args: Any, **kwargs: Any) -> "AttributeValue":

@@ -144,7 +144,7 @@ def _attribute(condition: Condition) -> str:
         return f"{key} is {'empty' if op == 'is_empty' else 'not empty'}"
     numeric = op in ("gt", "gte", "lt", "lte", "between") or isinstance(value, Decimal)
     if not numeric:
-        return _text_field(key, empty=f"customers with no {key}")(condition)
+        return _text_field(str(key), empty=f"customers with no {key}")(condition)
     if op == "between":
         return f"{key} between {_number_words(value[0])} and {_number_words(value[1])}"
     if op == "ne":
