@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from minicrm.accounts.models import ApiToken, User
 from minicrm.accounts.services import api_token_create, api_token_revoke
+from minicrm.campaigns.models import Campaign
 
 
 def test_api_without_a_token_is_401(client: Client, marketer: User) -> None:
@@ -69,9 +70,17 @@ def test_session_api_call_needs_csrf_for_unsafe_methods(marketer: User) -> None:
     client.force_login(marketer)
 
     assert client.get("/api/v1/me").status_code == 200
-    # No unsafe route exists yet on accounts; the OpenAPI document proves the auth schemes.
+    # An unsafe call with the session but without the CSRF token is refused, and creates nothing.
+    refused = client.post("/api/v1/campaigns", data={"name": "x"}, content_type="application/json")
+    assert refused.status_code == 403, refused.content
+    assert not Campaign.objects.exists()
+    # Users sign API calls with a token or the session; vendors sign receipts with the secret.
     schema = client.get("/api/v1/openapi.json").json()
-    assert set(schema["components"]["securitySchemes"]) == {"BearerTokenAuth", "ActiveSessionAuth"}
+    assert set(schema["components"]["securitySchemes"]) == {
+        "BearerTokenAuth",
+        "ActiveSessionAuth",
+        "VendorSignatureAuth",
+    }
 
 
 def test_token_is_shown_once_in_the_settings_page(client: Client, marketer: User) -> None:
