@@ -223,6 +223,11 @@ TIME_ZONE = os.environ.get("MINICRM_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 MINICRM_CURRENCY_SYMBOL = os.environ.get("MINICRM_CURRENCY_SYMBOL", "₹")
+# The shop currency (ISO 4217): every amount summed or compared (stats, rules, facts, dashboard)
+# is in it; orders in another currency are converted at ingestion (minicrm.customers.currency).
+MINICRM_CURRENCY = os.environ.get("MINICRM_CURRENCY", "INR").strip().upper()
+# How many days before an order's date its currency's latest rate may be, for want of one that day.
+MINICRM_RATE_MAX_AGE_DAYS = int(os.environ.get("MINICRM_RATE_MAX_AGE_DAYS", "7"))
 # Live previews count on an in-process columnar copy of the customer stats (DuckDB), refreshed
 # from the updated_at watermark before each preview so counts stay exact (DESIGN.md, Scale).
 MINICRM_PREVIEW_SNAPSHOT = env_bool("MINICRM_PREVIEW_SNAPSHOT", True)
