@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.db.models import Max
@@ -288,6 +289,8 @@ class _Writer:
         end = -LAPSED_DAYS * 86400 if lapsed else 0
         span = max(end - signed_up, 3600)
         clock, money, stamp = self.clock, self.money, self.stamp
+        # Demo orders are sold in the shop currency: nothing to convert, no rates needed.
+        currency = settings.MINICRM_CURRENCY
         rows = []
         total_paise = completed = 0
         first_at: int | None = None
@@ -311,7 +314,8 @@ class _Writer:
                     f"ORD-{customer_id:07d}-{number:04d}",
                     customer_id,
                     money(paise),
-                    "INR",
+                    money(paise),
+                    currency,
                     status,
                     clock.value(ordered_at),
                     stamp,

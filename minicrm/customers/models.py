@@ -1,7 +1,10 @@
 """Customers and their orders, with each customer's order stats kept on the customer row."""
 
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -76,6 +79,21 @@ class CustomerTag(models.Model):
         return self.name
 
 
+def shop_currency() -> str:
+    """The default currency of an order: the shop's, read when the order is made."""
+    return str(settings.MINICRM_CURRENCY)
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    def bulk_create(self, objs: Iterable["Order"], *args: Any, **kwargs: Any) -> list["Order"]:
+        # Orders written straight to the table (tests, scripts) without an original amount are
+        # in the shop currency, as `Order.save` assumes.
+        objs = list(objs)
+        for order in objs:
+            order.original_amount_default()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Order(TimeStampedModel):
     class Status(models.TextChoices):
         COMPLETED = "completed", "Completed"
@@ -88,10 +106,16 @@ class Order(TimeStampedModel):
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="orders", db_index=False
     )
+    # In the shop currency (settings.MINICRM_CURRENCY): what stats, rules, facts and the
+    # dashboard add up. An order in another currency is converted at ingestion with the rate
+    # of its date (minicrm.customers.currency) and keeps what it was sent as below.
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3, default="INR")
+    original_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default=shop_currency)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     ordered_at = models.DateTimeField(db_index=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -108,7 +132,83 @@ class Order(TimeStampedModel):
             models.Index(
                 fields=["status", "ordered_at", "amount"], name="order_status_date_amount_idx"
             ),
+            # A rate change re-converts the orders of one currency over a few days.
+            models.Index(fields=["currency", "ordered_at"], name="order_currency_date_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.external_id} ({self.amount} {self.currency})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.original_amount_default()
+        super().save(*args, **kwargs)
+
+    def original_amount_default(self) -> None:
+        """An order given no original amount was sent in the shop currency: it is its amount."""
+        if self.original_amount is None:
+            self.original_amount = self.amount
+
+
+class ExchangeRate(TimeStampedModel):
+    """What one unit of `currency` was worth in the shop currency on `day`.
+
+    An order on a day with no rate uses the latest earlier one, at most
+    MINICRM_RATE_MAX_AGE_DAYS old (minicrm.customers.currency.rate_for).
+    """
+
+    currency = models.CharField(max_length=3)
+    day = models.DateField()
+    # Units of the shop currency for ONE unit of `currency` (e.g. 89.1234 INR for 1 EUR).
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+
+    class Meta:
+        ordering = ["currency", "-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "day"], name="exchange_rate_unique"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchange_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate} on {self.day}"
+
+
+class RateReconversion(TimeStampedModel):
+    """The re-conversion of the orders a change of rates affects, run by the worker.
+
+    `ranges` lists what to re-convert: [{"currency": "EUR", "start": "2026-03-04",
+    "end": "2026-03-11"}] (order dates, `end` excluded, in the shop's time zone).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    ranges = models.JSONField(default=list)
+    # Orders in the ranges (counted when the run starts) and how many are re-converted so far.
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    # Orders whose amount moved, and the customers whose stats were recomputed for it.
+    changed_orders = models.PositiveIntegerField(default=0)
+    changed_customers = models.PositiveIntegerField(default=0)
+    failure_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Rate re-conversion {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.done * 100 // self.total)

@@ -33,6 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, DecimalField, Max, Min, Sum
 from django.utils import timezone
@@ -102,6 +103,7 @@ ORDER_INSERT_FIELDS = (
     "external_id",
     "customer",
     "amount",
+    "original_amount",
     "currency",
     "status",
     "ordered_at",
@@ -422,7 +424,8 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
                     row.external_id,
                     customer_id,
                     row.amount,
-                    row.currency or "INR",
+                    row.amount,
+                    row.currency or settings.MINICRM_CURRENCY,
                     status,
                     ordered_at,
                     stamp,
@@ -451,7 +454,16 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
                 result.errors.append(RowError(index, *problem))
                 continue
         updates.append(
-            (customer_id, row.amount, currency, status, adapt(row.ordered_at), stamp, order_id)
+            (
+                customer_id,
+                row.amount,
+                row.amount,
+                currency,
+                status,
+                adapt(row.ordered_at),
+                stamp,
+                order_id,
+            )
         )
         result.updated += 1
         if COMPLETED in (status, old_status) and counted != counted_before:
@@ -460,7 +472,18 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     # Keys sorted: two batches inserting the same new keys wait for each other at the first one.
     executemany(insert_sql(Order, ORDER_INSERT_FIELDS), sorted(inserts))
     executemany(
-        update_sql(Order, ["customer", "amount", "currency", "status", "ordered_at", "updated_at"]),
+        update_sql(
+            Order,
+            [
+                "customer",
+                "amount",
+                "original_amount",
+                "currency",
+                "status",
+                "ordered_at",
+                "updated_at",
+            ],
+        ),
         sorted(updates, key=lambda params: params[-1]),
     )
     _stats_increment(

@@ -9,6 +9,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET
 from minicrm.core.errors import NotFoundError
 from minicrm.core.limits import MAX_PAGE_NUMBER
 
-from .models import Customer, Order
+from .models import Customer
 from .selectors import (
     customer_city_list,
     customer_country_list,
@@ -246,6 +247,6 @@ def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "last_order_ago": timesince(customer.last_order_at, depth=1)
         if customer.last_order_at
         else "",
-        "default_currency": Order._meta.get_field("currency").default,
+        "default_currency": settings.MINICRM_CURRENCY,
     }
     return render(request, "customers/detail.html", context)
