@@ -40,6 +40,8 @@ from minicrm.core.limits import (
 )
 from minicrm.core.text import text_problem
 
+from .currency import currency_is_known
+
 __all__ = [
     "MAX_BATCH_ROWS",
     "BulkResult",
@@ -227,7 +229,10 @@ def _currency(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value.strip()) != 3 or not value.strip().isalpha():
         raise _error("currency_invalid", "Must be a three-letter currency code such as INR.")
-    return value.strip().upper()
+    code = value.strip().upper()
+    if not currency_is_known(code):
+        raise _error("currency_unknown", f"{code!r} is not an ISO 4217 currency code.")
+    return code
 
 
 def _status(value: Any) -> str | None:
@@ -295,7 +300,8 @@ class CustomerByEmailRow(CustomerRow):
 
 
 class OrderRow(BaseModel):
-    """One order. `currency` and `status` left out (or empty) keep the stored value or default."""
+    """One order. `currency` and `status` left out (or empty) keep the stored value or default
+    (the shop currency). `amount` is in the order's currency: the store converts it."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 

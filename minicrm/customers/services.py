@@ -33,15 +33,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, DecimalField, Max, Min, Sum
 from django.utils import timezone
 
 from minicrm.core.db_retry import atomic_with_retry
 from minicrm.core.errors import NotFoundError
-from minicrm.core.limits import MAX_BATCH_ROWS, MAX_CUSTOMER_ORDERS, MAX_CUSTOMER_SPEND
+from minicrm.core.limits import (
+    MAX_BATCH_ROWS,
+    MAX_CUSTOMER_ORDERS,
+    MAX_CUSTOMER_SPEND,
+    MAX_ORDER_AMOUNT,
+)
 
+from .currency import amount_at_rate, order_day, rate_missing_message, rates_for, shop_currency
 from .ingestion import (
     BulkResult,
     CustomerByEmailRow,
@@ -79,6 +84,8 @@ __all__ = [
 ]
 
 Stats = tuple[Decimal, int, datetime | None, datetime | None]
+# id, customer id, amount, original amount, currency, status, ordered_at
+StoredOrder = tuple[int, int, Decimal, Decimal, str, str, datetime]
 CustomerKey = Literal["external_id", "email"]
 
 COMPLETED = Order.Status.COMPLETED.value
@@ -380,10 +387,17 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     existing = ids_by_key(
         Order, "external_id", [row.external_id for _index, row in valid], lock=True
     )
-    stored_by_key: dict[str, tuple[int, int, Decimal, str, str, datetime]] = {}
+    stored_by_key: dict[str, StoredOrder] = {}
     for chunk in chunks(sorted(existing.values())):
         for order_id, key, *values in Order.objects.filter(id__in=chunk).values_list(
-            "id", "external_id", "customer_id", "amount", "currency", "status", "ordered_at"
+            "id",
+            "external_id",
+            "customer_id",
+            "amount",
+            "original_amount",
+            "currency",
+            "status",
+            "ordered_at",
         ):
             stored_by_key[key] = (order_id, *values)  # type: ignore[assignment]
     customer_ids: dict[str, int] = {}
@@ -398,6 +412,7 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         customer_ids[key] = customer_id
         stored_stats[customer_id] = (_decimal(spend), count)
     room = _StatsRoom(stored_stats)
+    converted = _orders_convert(valid, stored_by_key)
 
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
@@ -410,11 +425,16 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
             message = f"No customer has external_id {row.customer_external_id!r}."
             result.errors.append(RowError(index, "customer_external_id", message))
             continue
+        conversion = converted[index]
+        if isinstance(conversion, RowError):
+            result.errors.append(conversion)
+            continue
+        currency, amount = conversion
         stored = stored_by_key.get(row.external_id)
         if stored is None:
             status = row.status or COMPLETED
             if status == COMPLETED:
-                problem = room.move(None, (customer_id, row.amount), row.customer_external_id)
+                problem = room.move(None, (customer_id, amount), row.customer_external_id)
                 if problem:
                     result.errors.append(RowError(index, *problem))
                     continue
@@ -423,9 +443,9 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
                 (
                     row.external_id,
                     customer_id,
+                    amount,
                     row.amount,
-                    row.amount,
-                    row.currency or settings.MINICRM_CURRENCY,
+                    currency,
                     status,
                     ordered_at,
                     stamp,
@@ -433,21 +453,20 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
                 )
             )
             if status == COMPLETED:
-                _stats_add(additions, customer_id, row.amount, ordered_at)
+                _stats_add(additions, customer_id, amount, ordered_at)
             result.created += 1
             continue
-        order_id, old_customer, old_amount, old_currency, old_status, old_at = stored
+        order_id, old_customer, old_amount, old_original, old_currency, old_status, old_at = stored
         status = row.status or old_status
-        currency = row.currency or old_currency
-        counted = (customer_id, row.amount, status, row.ordered_at)
+        counted = (customer_id, amount, status, row.ordered_at)
         counted_before = (old_customer, old_amount, old_status, old_at)
-        if counted == counted_before and currency == old_currency:
+        if counted == counted_before and (currency, row.amount) == (old_currency, old_original):
             result.unchanged += 1
             continue
         if COMPLETED in (status, old_status) and counted != counted_before:
             problem = room.move(
                 (old_customer, old_amount) if old_status == COMPLETED else None,
-                (customer_id, row.amount) if status == COMPLETED else None,
+                (customer_id, amount) if status == COMPLETED else None,
                 row.customer_external_id,
             )
             if problem:
@@ -456,7 +475,7 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         updates.append(
             (
                 customer_id,
-                row.amount,
+                amount,
                 row.amount,
                 currency,
                 status,
@@ -491,6 +510,49 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     )
     customer_stats_recompute(customer_ids=recompute, now=now, touch=True)
     return result
+
+
+def _orders_convert(
+    valid: list[tuple[int, OrderRow]], stored_by_key: dict[str, StoredOrder]
+) -> dict[int, tuple[str, Decimal] | RowError]:
+    """Each row's currency and amount in the shop currency, or the row error saying why not.
+
+    A row without a currency keeps its stored order's, or is in the shop currency. The rates
+    are looked up once per (currency, day) for the whole batch (minicrm.customers.currency).
+    """
+    shop = shop_currency()
+    currencies: dict[int, str] = {}
+    for index, row in valid:
+        stored = stored_by_key.get(row.external_id)
+        currencies[index] = row.currency or (stored[4] if stored else shop)
+    keys = {
+        (currencies[index], order_day(row.ordered_at))
+        for index, row in valid
+        if currencies[index] != shop
+    }
+    rates = rates_for(keys)
+    converted: dict[int, tuple[str, Decimal] | RowError] = {}
+    for index, row in valid:
+        currency = currencies[index]
+        if currency == shop:
+            converted[index] = (currency, row.amount)
+            continue
+        day = order_day(row.ordered_at)
+        rate = rates[(currency, day)]
+        if rate is None:
+            converted[index] = RowError(index, "currency", rate_missing_message(currency, day))
+            continue
+        amount = amount_at_rate(row.amount, rate)
+        if amount > MAX_ORDER_AMOUNT:
+            converted[index] = RowError(
+                index,
+                "amount",
+                f"{row.amount:,} {currency} is {amount:,} {shop} at the rate of {day}, past "
+                f"the most an order can hold ({MAX_ORDER_AMOUNT:,}).",
+            )
+            continue
+        converted[index] = (currency, amount)
+    return converted
 
 
 def _decimal(value: Any) -> Decimal:

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from minicrm.core.errors import ApplicationError, NotFoundError
-from minicrm.customers.models import Customer, CustomerTag, Order
+from minicrm.customers.models import Customer, CustomerTag, ExchangeRate, Order
 from minicrm.customers.services import (
     BulkResult,
     RowError,
@@ -230,6 +230,7 @@ def test_an_unknown_customer_is_an_error_on_customer_external_id_and_the_rest_is
 
 @pytest.mark.usefixtures("customers")
 def test_resending_the_same_orders_changes_nothing_at_all() -> None:
+    ExchangeRate.objects.create(currency="USD", day=date(2025, 1, 2), rate=Decimal("83.5"))
     rows = [
         order("O-1", "C-1", "10", 1),
         order("O-2", "C-2", "20.5", 2, status="refunded", currency="usd"),
@@ -275,15 +276,20 @@ def test_an_order_moved_to_another_customer_moves_its_spend() -> None:
 
 
 @pytest.mark.usefixtures("customers")
-def test_a_currency_change_updates_the_order_but_leaves_stats_and_the_customer_alone() -> None:
+def test_a_currency_change_converts_the_amount_again_and_the_stats_follow() -> None:
+    ExchangeRate.objects.create(currency="EUR", day=date(2025, 1, 1), rate=Decimal("90.125"))
     orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
-    customer_before = Customer.objects.values_list().get(external_id="C-1")
 
     result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1, currency="EUR")])
 
     assert result.updated == 1
-    assert Order.objects.get().currency == "EUR"
-    assert Customer.objects.values_list().get(external_id="C-1") == customer_before
+    stored = Order.objects.get()
+    assert (stored.currency, stored.original_amount, stored.amount) == (
+        "EUR",
+        Decimal("10.00"),
+        Decimal("901.25"),
+    )
+    assert stats("C-1") == (Decimal("901.25"), 1, at(1), at(1))
 
 
 @pytest.mark.usefixtures("customers")
