@@ -24,7 +24,8 @@ from ninja.types import DictStrAny
 from pydantic import ConfigDict
 
 from minicrm.accounts.api import router as accounts_router
-from minicrm.accounts.api_auth import api_auth
+from minicrm.accounts.api_auth import InvalidTokenError, api_auth
+from minicrm.accounts.api_ratelimit import TokenRateLimitedError
 from minicrm.campaigns.api import router as campaigns_router
 from minicrm.campaigns.api_receipts import router as receipts_router
 from minicrm.core.db_errors import database_busy_response, is_lock_timeout
@@ -139,7 +140,7 @@ ERROR_RESPONSES = {
     409: "The request conflicts with stored data.",
     413: "The request body is larger than its limit.",
     422: "The input is invalid; every problem is named by its location.",
-    429: "Too many requests; try again later.",
+    429: "Too many requests for this API token; retry after the Retry-After header's seconds.",
     503: "The database is busy; retry after the Retry-After header's seconds.",
 }
 _ERROR_SCHEMAS = (ErrorDetailOut, ValidationErrorOut)
@@ -208,6 +209,20 @@ def application_error(request: HttpRequest, exc: ApplicationError) -> HttpRespon
     if exc.field:
         body["field"] = exc.field
     return api.create_response(request, body, status=exc.status_code)
+
+
+@api.exception_handler(InvalidTokenError)
+def invalid_token(request: HttpRequest, exc: InvalidTokenError) -> HttpResponse:
+    response = application_error(request, exc)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'  # RFC 6750
+    return response
+
+
+@api.exception_handler(TokenRateLimitedError)
+def token_rate_limited(request: HttpRequest, exc: TokenRateLimitedError) -> HttpResponse:
+    response = application_error(request, exc)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

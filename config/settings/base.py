@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from minicrm.core.limits import MAX_REQUEST_BODY_BYTES
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django_rq",
     "django_tasks_rq",
     "ninja",
+    "csp",
     "minicrm.accounts",
     "minicrm.web",
     "minicrm.customers",
@@ -65,6 +67,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "minicrm.core.request_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files carry the headers too.
+    "csp.middleware.CSPMiddleware",
+    "minicrm.core.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -164,6 +169,20 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_THROTTLE_ATTEMPTS = int(os.environ.get("MINICRM_LOGIN_THROTTLE_ATTEMPTS", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(os.environ.get("MINICRM_LOGIN_THROTTLE_WINDOW", "900"))
+# Sign-in throttling (minicrm.accounts.throttle): LOGIN_THROTTLE_ATTEMPTS per email and address,
+# more per address over all accounts, and per account over all addresses a growing, capped wait
+# between password checks instead of a lock; the sign-in link by email always gets the owner in.
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = int(
+    os.environ.get("MINICRM_LOGIN_THROTTLE_ADDRESS_ATTEMPTS", str(LOGIN_THROTTLE_ATTEMPTS * 4))
+)
+LOGIN_THROTTLE_ACCOUNT_ATTEMPTS = int(
+    os.environ.get("MINICRM_LOGIN_THROTTLE_ACCOUNT_ATTEMPTS", str(LOGIN_THROTTLE_ATTEMPTS * 2))
+)
+LOGIN_THROTTLE_MAX_DELAY_SECONDS = int(os.environ.get("MINICRM_LOGIN_THROTTLE_MAX_DELAY", "60"))
+LOGIN_LINK_MAX_AGE_SECONDS = int(os.environ.get("MINICRM_LOGIN_LINK_MAX_AGE", "900"))
+# Requests each API token may make per fixed window of seconds (429 past it); 0 = no limit.
+MINICRM_API_RATE_LIMIT = int(os.environ.get("MINICRM_API_RATE_LIMIT", "600"))
+MINICRM_API_RATE_WINDOW_SECONDS = max(1, int(os.environ.get("MINICRM_API_RATE_WINDOW", "60")))
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -172,7 +191,29 @@ SESSION_COOKIE_AGE = 60 * 60 * 12
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from our own files, plus inline
+# scripts carrying the page's nonce; no inline styles at all (templates use CSS classes).
+# form-action also names the OIDC provider: browsers apply it to the redirect that follows our
+# own "Sign in with Google" form (MINICRM_CSP_FORM_ACTION, origins separated by commas).
+MINICRM_CSP_FORM_ACTION = env_list("MINICRM_CSP_FORM_ACTION", "https://accounts.google.com")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF, *MINICRM_CSP_FORM_ACTION],
+    }
+}
+# Browser features no page of ours uses, switched off (minicrm.core.security_headers).
+MINICRM_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # Behind HTTPS (the default outside DEBUG) cookies never travel in clear text.
 SECURE_COOKIES = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
@@ -181,7 +222,12 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if env_bool("DJANGO_BEHIND_PROXY", False):
+# Behind our reverse proxy (production settings), the client address is the one the proxy adds
+# to X-Forwarded-For, MINICRM_TRUSTED_PROXY_COUNT entries from the right; otherwise the header
+# is anyone's to forge and only REMOTE_ADDR counts (minicrm.accounts.client_address).
+MINICRM_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+MINICRM_TRUSTED_PROXY_COUNT = max(1, int(os.environ.get("MINICRM_TRUSTED_PROXY_COUNT", "1")))
+if MINICRM_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -283,6 +329,7 @@ MINICRM_WORK_RECOVERERS = {
     "imports": "minicrm.imports.services.imports_recover",
     "insights": "minicrm.insights.services.insights_recover",
     "campaigns": "minicrm.campaigns.recovery.campaigns_recover",
+    "campaign_summaries": "minicrm.campaigns.summary.summaries_recover",
 }
 # Rows an import stores per transaction (at most the bulk batch limit).
 MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))

@@ -16,6 +16,8 @@ SECURE_COOKIES = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
+# Tests and benchmarks send thousands of calls with one token; the rate-limit tests turn it on.
+MINICRM_API_RATE_LIMIT = 0
 # Tests exercise the SQL compiler by default; the snapshot tests turn the copy on themselves.
 MINICRM_PREVIEW_SNAPSHOT = False
 # The Redis tests (MINICRM_TEST_REDIS_URL) use their own database number, never the app's.

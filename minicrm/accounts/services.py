@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from minicrm.core.errors import ConflictError, NotFoundError
 
+from .client_address import client_ip as client_ip  # re-exported: views and forms use it
 from .models import ApiToken, AuditEvent, Role, User
 
 TOKEN_PREFIX = "mcrm_"  # noqa: S105 (a public marker, not a secret)
@@ -19,12 +20,6 @@ def token_digest(raw_token: str) -> str:
     # Tokens carry 256 bits of randomness, so a fast hash is enough (unlike passwords) and keeps
     # every API call from paying for a slow key-derivation function.
     return hashlib.sha256(raw_token.encode()).hexdigest()
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def audit_record(
@@ -93,8 +88,10 @@ def api_token_revoke(*, token_id: int, actor: User, request: HttpRequest | None 
     return token
 
 
-def api_token_authenticate(*, raw_token: str) -> User | None:
-    """The active user behind a raw bearer token, or None. Records when the token was used."""
+def api_token_authenticate(*, raw_token: str) -> ApiToken | None:
+    """The live token (of an active user) a raw bearer token names, or None. Records its use.
+
+    The token, not just its user: the API's rate limit counts per token."""
     if not raw_token.startswith(TOKEN_PREFIX):
         return None
     token = (
@@ -108,4 +105,4 @@ def api_token_authenticate(*, raw_token: str) -> User | None:
     # Write at most once a minute per token so busy ingestion clients do not hammer the row.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
