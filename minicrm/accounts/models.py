@@ -129,3 +129,51 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+
+class Invitation(models.Model):
+    """An admin's invitation for one email with a role, accepted through a signed, expiring link.
+
+    `open_email` holds the email while the invitation is open and NULL once it is accepted,
+    revoked or closed after expiry: a plain unique constraint on it allows one open invitation
+    per email on SQLite, PostgreSQL and MariaDB alike (MariaDB has no partial unique indexes,
+    and every one of them lets a unique column hold many NULLs).
+    """
+
+    email = models.EmailField()
+    open_email = models.EmailField(null=True, blank=True, editable=False)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["open_email"], name="invitation_one_open_per_email"),
+            models.CheckConstraint(
+                condition=models.Q(open_email__isnull=True) | models.Q(open_email=models.F("email")),
+                name="invitation_open_email_is_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        """accepted, revoked, expired or open."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
