@@ -183,6 +183,8 @@ LOGIN_LINK_MAX_AGE_SECONDS = int(os.environ.get("MINICRM_LOGIN_LINK_MAX_AGE", "9
 # Requests each API token may make per fixed window of seconds (429 past it); 0 = no limit.
 MINICRM_API_RATE_LIMIT = int(os.environ.get("MINICRM_API_RATE_LIMIT", "600"))
 MINICRM_API_RATE_WINDOW_SECONDS = max(1, int(os.environ.get("MINICRM_API_RATE_WINDOW", "60")))
+# Days an invitation link stays valid (minicrm.accounts.invitations).
+MINICRM_INVITATION_DAYS = int(os.environ.get("MINICRM_INVITATION_DAYS", "7"))
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
