@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from .models import User
 from .services import client_ip
-from .throttle import login_failure_record, login_failures_clear, login_is_throttled
+from .throttle import login_attempt_reserve, login_attempt_succeeded
 
 
 class SignInForm(forms.Form):
@@ -26,6 +26,7 @@ class SignInForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.request = request
         self.user: User | None = None
+        self.retry_after = 0  # seconds, when the attempt was throttled
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -34,17 +35,28 @@ class SignInForm(forms.Form):
         if not email or not password:
             return cleaned
         ip = client_ip(self.request)
-        if login_is_throttled(email=email, ip=ip):
+        # Reserved before the password is checked, so parallel guesses cannot pass the limit.
+        attempt = login_attempt_reserve(email=email, ip=ip)
+        if not attempt.allowed:
+            self.retry_after = attempt.retry_after
             raise forms.ValidationError(
-                "Too many failed attempts. Wait a few minutes, then try again.", code="throttled"
+                "Too many failed attempts. Wait a few minutes and try again, "
+                "or ask below for a sign-in link by email.",
+                code="throttled",
             )
         user = authenticate(self.request, username=email, password=password)
         if not isinstance(user, User):
-            login_failure_record(email=email, ip=ip)
             raise forms.ValidationError(self.invalid_message, code="invalid_login")
-        login_failures_clear(email=email, ip=ip)
+        login_attempt_succeeded(email=email, ip=ip)
         self.user = user
         return cleaned
+
+
+class SignInLinkForm(forms.Form):
+    email = forms.EmailField(
+        label="Email me a sign-in link instead",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "id": "id_link_email"}),
+    )
 
 
 class FirstAdminForm(forms.Form):

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from minicrm.core.errors import ApplicationError
 
-from .forms import ApiTokenForm, FirstAdminForm, SignInForm
+from .forms import ApiTokenForm, FirstAdminForm, SignInForm, SignInLinkForm
 from .models import AuditEvent, Role, User
 from .selectors import admin_exists, api_token_list, audit_event_list
 from .services import (
@@ -21,6 +21,7 @@ from .services import (
     client_ip,
     first_admin_create,
 )
+from .sign_in_link import sign_in_link_request, sign_in_link_use, sign_in_link_user
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -38,6 +39,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_safe_next(request))
     form = SignInForm(request, data=request.POST or None)
+    status = 200
     if request.method == "POST":
         if form.is_valid() and form.user is not None:
             login(request, form.user)
@@ -51,12 +53,50 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         audit_record(
             action=AuditEvent.Action.SIGN_IN_FAILED,
             target=request.POST.get("email", "")[:200],
-            details={"ip": client_ip(request)},
+            details={"ip": client_ip(request), "throttled": form.retry_after > 0},
             request=request,
         )
-    return render(
-        request, "accounts/sign_in.html", {"form": form, "next": request.GET.get("next", "")}
+        if form.retry_after:
+            status = 429
+    response = render(
+        request,
+        "accounts/sign_in.html",
+        {"form": form, "link_form": SignInLinkForm(), "next": request.GET.get("next", "")},
+        status=status,
     )
+    if form.retry_after:
+        response["Retry-After"] = str(form.retry_after)
+    return response
+
+
+@login_not_required
+@require_POST
+def sign_in_link_request_view(request: HttpRequest) -> HttpResponse:
+    """Ask for a one-time sign-in link by email; the answer never says if the account exists."""
+    form = SignInLinkForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "accounts/sign_in.html",
+            {"form": SignInForm(request), "link_form": form, "next": ""},
+            status=400,
+        )
+    sign_in_link_request(email=form.cleaned_data["email"], request=request)
+    return render(request, "accounts/sign_in_link_sent.html", {"email": form.cleaned_data["email"]})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def sign_in_link(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button and POST signs in: mail scanners that open links must not spend them."""
+    if request.method == "GET":
+        user = sign_in_link_user(token=token)
+        return render(
+            request, "accounts/sign_in_link.html", {"link_user": user}, status=200 if user else 400
+        )
+    if sign_in_link_use(token=token, request=request) is None:
+        return render(request, "accounts/sign_in_link.html", {"link_user": None}, status=400)
+    return redirect(settings.LOGIN_REDIRECT_URL)
 
 
 @require_POST

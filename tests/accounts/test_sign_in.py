@@ -56,7 +56,8 @@ def test_repeated_failures_throttle_even_the_right_password(
         reverse("accounts:login"), {"email": admin.email, "password": DEFAULT_PASSWORD}
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 429
+    assert response["Retry-After"] == "900"
     assert "Too many failed attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
 

@@ -378,8 +378,8 @@ def test_funnel_fragment_shows_how_many_remain_after_each_condition(
     assert html.count('class="seg-funnel-row"') == 2
     assert '<span class="seg-funnel-count">3</span>' in html
     assert '<span class="seg-funnel-count">2</span>' in html
-    assert 'style="width: 75.0%"' in html
-    assert 'style="width: 50.0%"' in html
+    assert 'class="pct-75"' in html
+    assert 'class="pct-50"' in html
     assert "Total spend over ₹1,000" in html
 
 
@@ -390,8 +390,8 @@ def test_funnel_fragment_without_a_total_scales_to_the_first_step(
         reverse("segments:preview_funnel"), {"rules": json.dumps(NESTED), "total": "x"}
     )
     html = response.content.decode()
-    assert 'style="width: 100.0%"' in html
-    assert 'style="width: 66.7%"' in html
+    assert 'class="pct-100"' in html
+    assert 'class="pct-67"' in html
 
 
 def test_save_creates_the_segment_and_opens_its_page(

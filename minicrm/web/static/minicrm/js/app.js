@@ -65,6 +65,17 @@
     setTimeout(() => toast.remove(), 6000);
   });
 
+  // Inline handlers (onsubmit=, onchange=) are refused by the Content-Security-Policy, so
+  // forms say what they need with data attributes: a question to confirm, a select that submits.
+  document.addEventListener("submit", function (event) {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    const field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.requestSubmit();
+  });
+
   // htmx sends the CSRF token with every unsafe request.
   document.body.addEventListener("htmx:configRequest", function (event) {
     const token = document.querySelector('meta[name="csrf-token"]');
