@@ -141,7 +141,8 @@ class Invitation(models.Model):
     """
 
     email = models.EmailField()
-    open_email = models.EmailField(null=True, blank=True, editable=False)
+    # NULL, not "": many NULLs pass a unique constraint, many empty strings do not.
+    open_email = models.EmailField(null=True, blank=True, editable=False)  # noqa: DJ001
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -159,7 +160,8 @@ class Invitation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["open_email"], name="invitation_one_open_per_email"),
             models.CheckConstraint(
-                condition=models.Q(open_email__isnull=True) | models.Q(open_email=models.F("email")),
+                condition=models.Q(open_email__isnull=True)
+                | models.Q(open_email=models.F("email")),
                 name="invitation_open_email_is_email",
             ),
         ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_users
 
 app_name = "accounts"
 
@@ -13,4 +13,22 @@ urlpatterns = [
     path("settings/", views.settings_page, name="settings"),
     path("settings/tokens/", views.token_create, name="token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/invitations/", views_users.invitation_create_view, name="invitation_create"),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/",
+        views_users.invitation_revoke_view,
+        name="invitation_revoke",
+    ),
+    path("settings/users/<int:user_id>/role/", views_users.user_role_view, name="user_role"),
+    path(
+        "settings/users/<int:user_id>/deactivate/",
+        views_users.user_deactivate_view,
+        name="user_deactivate",
+    ),
+    path(
+        "settings/users/<int:user_id>/reactivate/",
+        views_users.user_reactivate_view,
+        name="user_reactivate",
+    ),
+    path("invitations/<str:token>/", views_users.invitation_accept_view, name="invitation_accept"),
 ]

@@ -1,5 +1,7 @@
 """Sign-in, sign-out, first-run setup and the settings page (API tokens, audit log)."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -12,8 +14,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from minicrm.core.errors import ApplicationError
 
 from .forms import ApiTokenForm, FirstAdminForm, SignInForm, SignInLinkForm
+from .forms_users import InvitationForm
 from .models import AuditEvent, Role, User
-from .selectors import admin_exists, api_token_list, audit_event_list
+from .selectors import (
+    admin_exists,
+    api_token_list,
+    audit_event_list,
+    invitation_pending_list,
+    user_list,
+)
 from .services import (
     api_token_create,
     api_token_revoke,
@@ -136,11 +145,12 @@ def first_admin(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/first_admin.html", {"form": form})
 
 
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_context(request: HttpRequest) -> dict[str, Any]:
+    """What the settings page shows; the people views render it again with a form's errors."""
     user = request.user
     assert isinstance(user, User)
     is_admin = user.has_role(Role.ADMIN)
-    context = {
+    return {
         "token_form": ApiTokenForm(),
         "tokens": api_token_list(user=user)[:100],
         "new_token": request.session.pop("new_api_token", None),
@@ -148,13 +158,20 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         if is_admin
         else [],
         "audit_actions": AuditEvent.Action.choices,
-        "users": User.objects.order_by("email")[:200] if is_admin else [],
+        "users": user_list()[:200] if is_admin else [],
+        "invitations": invitation_pending_list()[:100] if is_admin else [],
+        "invite_form": InvitationForm(),
+        "roles": Role.choices,
+        "new_invitation_link": request.session.pop("new_invitation_link", None),
         "ai_provider": settings.AI_PROVIDER,
         "ai_model": settings.GEMINI_MODEL
         if settings.AI_PROVIDER == "gemini"
         else "built-in narrator",
     }
-    return render(request, "accounts/settings.html", context)
+
+
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/settings.html", settings_context(request))
 
 
 @require_POST
