@@ -270,10 +270,14 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("MINICRM_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
-MINICRM_CURRENCY_SYMBOL = os.environ.get("MINICRM_CURRENCY_SYMBOL", "₹")
 # The shop currency (ISO 4217): every amount summed or compared (stats, rules, facts, dashboard)
 # is in it; orders in another currency are converted at ingestion (minicrm.customers.currency).
 MINICRM_CURRENCY = os.environ.get("MINICRM_CURRENCY", "INR").strip().upper()
+# How money is written (Babel locale: grouping, symbol, decimal mark); the symbol comes from the
+# currency and this locale, never from a setting of its own. en_IN writes ₹69,04,874.
+MINICRM_LOCALE = os.environ.get(
+    "MINICRM_LOCALE", "en_IN" if MINICRM_CURRENCY == "INR" else "en"
+).strip()
 # How many days before an order's date its currency's latest rate may be, for want of one that day.
 MINICRM_RATE_MAX_AGE_DAYS = int(os.environ.get("MINICRM_RATE_MAX_AGE_DAYS", "7"))
 # Live previews count on an in-process columnar copy of the customer stats (DuckDB), refreshed

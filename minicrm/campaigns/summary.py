@@ -15,11 +15,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from minicrm.core.errors import ConflictError
+from minicrm.core.formatting import shop_currency
 from minicrm.insights.providers import ProviderError, ProviderTransientError, get_provider
 
 from .models import Campaign
@@ -60,7 +60,7 @@ def summary_figures(campaign: Campaign) -> dict[str, Any]:
     attempted = campaign.sent + campaign.delivered + campaign.failed
     start = campaign.launched_at or campaign.snapshot_at
     return {
-        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "currency": shop_currency(),
         "channel": campaign.channel,
         "status": campaign.status,
         "holdout_percent": campaign.holdout_percent,

@@ -145,8 +145,13 @@ class CustomerOut(Schema):
 class CustomerOrderOut(Schema):
     id: int
     external_id: str
-    amount: Decimal
-    currency: str
+    amount: Decimal = Field(
+        description="In the shop currency (MINICRM_CURRENCY): what stats and rules add up"
+    )
+    original_amount: Decimal = Field(
+        description="As the order was sent, in `currency`; equal to `amount` in the shop currency"
+    )
+    currency: str = Field(description="The order's own currency (ISO 4217), of original_amount")
     status: str
     ordered_at: datetime
 

@@ -7,6 +7,8 @@ customer. A lift only counts as one when the holdout is big enough to say so (MI
 
 from typing import Any
 
+from minicrm.core import formatting
+
 from .content import CampaignSummaryContent
 from .narrator import number, pct
 
@@ -24,7 +26,8 @@ EXCLUSION_WORDS = {
 
 
 def money(value: float | None, currency: str, places: int = 0) -> str:
-    return "—" if value is None else f"{currency}{value:,.{places}f}"
+    # `currency` is the ISO code the figures were written in (the shop's at the time).
+    return formatting.money(value, places, currency=currency)
 
 
 def signed_pct(share: float) -> str:

@@ -8,8 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
+from minicrm.core.formatting import shop_currency
 from minicrm.segments.compiler import day_start
 
 FACTS_VERSION = 1
@@ -48,7 +47,7 @@ def facts_document(segment: dict[str, Any], base: dict[str, Any], today: date) -
     return {
         "version": FACTS_VERSION,
         "as_of": today.isoformat(),
-        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "currency": shop_currency(),
         "windows": {
             "active_days": ACTIVE_DAYS,
             "lapsed_days": LAPSED_DAYS,

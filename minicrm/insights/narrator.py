@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from minicrm.core import formatting
+
 from .content import MESSAGE_MAX_LENGTH, InsightContent
 
 MAX_FINDINGS = 6
@@ -134,7 +136,8 @@ def pct(share: float) -> str:
 
 
 def money(value: float | None, currency: str) -> str:
-    return "—" if value is None else f"{currency}{round(value):,}"
+    # `currency` is the ISO code the facts were written in (the shop's at the time).
+    return formatting.money(value, currency=currency)
 
 
 def times(index: float | None) -> str:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
 from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.core.formatting import currency_symbol, money_format_options
 from minicrm.segments.models import Segment
 from minicrm.segments.selectors import segment_get
 
@@ -42,6 +43,15 @@ def _can_generate(request: HttpRequest) -> bool:
     return isinstance(request.user, User) and request.user.has_role(Role.MARKETER)
 
 
+def chart_money(currency: str) -> dict[str, str]:
+    """The facts' currency for the browser's Intl.NumberFormat. Facts written before money had
+    a code carry a symbol ('₹'), which Intl refuses: those were in the shop currency."""
+    options = money_format_options()
+    if len(currency) == 3 and currency.isalpha() and currency.isupper():
+        options.update(currency=currency, symbol=currency_symbol(currency))
+    return options
+
+
 def chart_data(facts: dict[str, Any]) -> dict[str, Any]:
     """Chart series (shares in %, money in currency units) and the same rows for the tables."""
     segment, base = facts["segment"], facts["base"]
@@ -63,6 +73,8 @@ def chart_data(facts: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "currency": facts["currency"],
+        # How the script writes the spend axis, in the shop locale (data.money).
+        "money": chart_money(facts["currency"]),
         "recency": shares("recency", RECENCY_LABELS),
         "orders": shares("order_count_distribution", ORDER_LABELS),
         "spend": {"rows": spend},

@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
+from minicrm.core.formatting import money
 
 from .rules import Condition, RuleGroup, attribute_key
 
@@ -23,10 +23,8 @@ NUMBER_WORDS = {
 
 
 def format_money(value: Decimal) -> str:
-    symbol = settings.MINICRM_CURRENCY_SYMBOL
-    if value == value.to_integral_value():
-        return f"{symbol}{int(value):,}"
-    return f"{symbol}{value:,.2f}"
+    # A rule's amount as typed: whole units when it is whole, else to the cent.
+    return money(value, 0 if value == value.to_integral_value() else 2)
 
 
 def format_day(value: date) -> str:

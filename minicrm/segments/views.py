@@ -4,7 +4,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
 from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.core.formatting import currency_symbol
 from minicrm.core.limits import MAX_RULE_CONDITIONS, MAX_RULE_DEPTH
 from minicrm.core.statement_timeout import (
     StatementTimeoutError,
@@ -112,7 +112,7 @@ def builder_meta() -> dict[str, Any]:
             ATTRIBUTE_BUILDER_TYPES[kind]: _operators_meta(operators)
             for kind, operators in ATTRIBUTE_OPERATORS_BY_TYPE.items()
         },
-        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        "currency": currency_symbol(),
         "max_depth": MAX_RULE_DEPTH,
         "max_conditions": MAX_RULE_CONDITIONS,
     }

@@ -1,6 +1,5 @@
 """The shell's own pages: dashboard, global customer search, health check."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -8,6 +7,7 @@ from django.shortcuts import render
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET
 
+from minicrm.core.formatting import currency_symbol, money_format_options
 from minicrm.customers.selectors import customer_list
 
 from .selectors import dashboard_get
@@ -21,7 +21,9 @@ SEARCH_MAX_LENGTH = 100
 def dashboard(request: HttpRequest) -> HttpResponse:
     data = dashboard_get()
     chart = {
-        "currency": settings.MINICRM_CURRENCY_SYMBOL,
+        # The shop currency and locale, so the script writes money as the server does.
+        "money": money_format_options(),
+        "currency": currency_symbol(),
         "weeks": [
             {"start": week.week_start.isoformat(), "revenue": float(week.revenue)}
             for week in data.weekly_revenue

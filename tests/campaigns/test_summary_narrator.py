@@ -22,7 +22,7 @@ def figures(**revenue: Any) -> dict[str, Any]:
         "incremental_revenue": 2250.0,
     }
     return {
-        "currency": "₹",
+        "currency": "INR",
         "channel": "webhook",
         "status": "sent",
         "holdout_percent": 10,

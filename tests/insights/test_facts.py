@@ -134,7 +134,7 @@ def test_every_figure_of_a_segment_and_of_the_base(known_base: dict[str, Custome
     assert facts == {
         "version": 1,
         "as_of": "2025-06-30",
-        "currency": "₹",
+        "currency": "INR",
         "windows": {"active_days": 90, "lapsed_days": 180, "new_days": 90, "trend_days": 90},
         "segment": SEGMENT,
         "base": BASE,

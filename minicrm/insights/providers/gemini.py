@@ -15,6 +15,7 @@ from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
+from minicrm.core.formatting import shop_currency
 from minicrm.segments.compiler import today_in_zone
 from minicrm.segments.rules import FIELDS
 
@@ -119,7 +120,7 @@ Rules are a group {{"match": "all"|"any", "conditions": [...]}} whose conditions
 {_fields_guide()}
 Values: money and numbers as numbers; days as whole numbers; dates as YYYY-MM-DD; "range" is
 [low, high]; "list" is a list of strings; "none" means no value. Today is
-{today_in_zone().isoformat()}; money is in {settings.MINICRM_CURRENCY_SYMBOL}. "and" binds
+{today_in_zone().isoformat()}; money is in {shop_currency()}. "and" binds
 tighter than "or". Only express what the text asks for. If part of the text cannot be expressed
 with these fields, leave it out and say so in "explanation"; never guess. "explanation" says in
 one or two sentences what the rules select. Answer in JSON only."""

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from django.conf import settings
-
+from minicrm.core.formatting import currency_symbol, shop_currency
 from minicrm.segments.compiler import today_in_zone
 from minicrm.segments.describe import rules_describe
 from minicrm.segments.rules import RuleValidationError, parse_rules
@@ -59,7 +58,7 @@ def explain(parsed: ParsedText) -> str:
         sentences.append(f"Left out because I could not understand it: {left_out}.")
     sentences.extend(parsed.notes)
     if any(node.get("field") == "total_spend" for node in _conditions(parsed.rules)):
-        sentences.append(f"Amounts are in {settings.MINICRM_CURRENCY_SYMBOL}.")
+        sentences.append(f"Amounts are in {shop_currency()} ({currency_symbol()}).")
     return " ".join(sentences)
 
 

@@ -1,4 +1,5 @@
-"""Numbers and dates for people: currency with the configured symbol, counts with separators."""
+"""Numbers and dates for people: money as minicrm.core.formatting writes it, counts with
+separators, moments as "12 days ago"."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +15,21 @@ register = template.Library()
 
 @register.filter
 def money(value: Decimal | float | int | None, places: int = 0) -> str:
+    """`{{ amount|money }}` in the shop currency, whole units; `|money:2` to the cent."""
     return formatting.money(value, places)
+
+
+@register.filter
+def money_in(value: Decimal | float | int | None, currency: str) -> str:
+    """`{{ order.original_amount|money_in:order.currency }}`: an amount in its own currency,
+    to the cent (an order's amount is), written in the shop locale."""
+    return formatting.money(value, 2, currency=currency)
+
+
+@register.filter
+def money_compact(value: Decimal | float | int | None) -> str:
+    """`{{ amount|money_compact }}`: '₹25L', '$2.5M' where space is short."""
+    return formatting.money_compact(value)
 
 
 @register.filter

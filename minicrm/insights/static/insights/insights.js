@@ -38,18 +38,23 @@
     };
   }
 
-  function formatter(unit) {
+  // Money as the server writes it: the facts' currency in the shop locale (data.money), whole
+  // units; the axis in the short form (₹25L, $2.5M) so long amounts fit beside the bars.
+  function formatter(unit, money, compact) {
     if (unit === "%") return function (value) { return value + "%"; };
-    const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-    return function (value) { return unit + number.format(value); };
+    const number = new Intl.NumberFormat(money.locale, {
+      style: "currency", currency: money.currency, maximumFractionDigits: compact ? 1 : 0,
+      minimumFractionDigits: 0, notation: compact ? "compact" : "standard",
+    });
+    return function (value) { return number.format(value); };
   }
 
-  function config(rows, unit, horizontal) {
+  function config(rows, unit, horizontal, money) {
     const c = colours();
-    const format = formatter(unit);
+    const format = formatter(unit, money, false);
     const valueAxis = {
       beginAtZero: true,
-      ticks: { color: c.text, callback: format, maxTicksLimit: 5 },
+      ticks: { color: c.text, callback: formatter(unit, money, true), maxTicksLimit: 5 },
       grid: { color: c.grid },
       border: { display: false },
     };
@@ -99,7 +104,7 @@
         const series = data[figure.dataset.chart];
         if (!canvas || !series) return;
         const horizontal = figure.dataset.chart === "spend";
-        drawn.set(canvas, new Chart(canvas, config(series.rows, figure.dataset.unit, horizontal)));
+        drawn.set(canvas, new Chart(canvas, config(series.rows, figure.dataset.unit, horizontal, data.money)));
       });
     }).catch(function () {
       // Without Chart.js the tables below each chart still hold every figure.
