@@ -149,7 +149,7 @@ def test_size_history_keeps_the_latest_point_of_each_day(marketer: User) -> None
     assert segment_size_history(segment_id=segment.pk, days=1) == [{"date": today, "size": 8}]
 
 
-@override_settings(MINICRM_CURRENCY_SYMBOL="₹")
+@override_settings(MINICRM_CURRENCY="INR", MINICRM_LOCALE="en_IN")
 @pytest.mark.parametrize(
     ("rules", "words"),
     [
@@ -213,9 +213,18 @@ def test_rules_describe_in_plain_words(rules: dict[str, Any], words: str) -> Non
     assert rules_describe(parse_rules(rules)) == words
 
 
-@override_settings(MINICRM_CURRENCY_SYMBOL="$")
-def test_currency_symbol_comes_from_settings() -> None:
+@override_settings(MINICRM_CURRENCY="USD", MINICRM_LOCALE="en")
+def test_money_in_words_follows_the_shop_currency() -> None:
     rules = parse_rules(
         {"match": "all", "conditions": [{"field": "total_spend", "operator": "lte", "value": 9.5}]}
     )
     assert rules_describe(rules) == "Total spend at most $9.50"
+    big = parse_rules(
+        {
+            "match": "all",
+            "conditions": [{"field": "total_spend", "operator": "gt", "value": 250000}],
+        }
+    )
+    assert rules_describe(big) == "Total spend over $250,000"
+    with override_settings(MINICRM_CURRENCY="INR", MINICRM_LOCALE="en_IN"):
+        assert rules_describe(big) == "Total spend over ₹2,50,000"
