@@ -33,6 +33,7 @@ from minicrm.core.errors import ApplicationError
 from minicrm.core.limits import MAX_REQUEST_BODY_BYTES
 from minicrm.core.text import text_problem
 from minicrm.customers.api import router as customers_router
+from minicrm.customers.api_rates import router as rates_router
 from minicrm.imports.api import router as imports_router
 from minicrm.insights.api import router as insights_router
 from minicrm.segments.api import router as segments_router
@@ -196,6 +197,7 @@ api = MiniCrmApi(
 )
 api.add_router("/", accounts_router)
 api.add_router("/", customers_router)
+api.add_router("/", rates_router)
 api.add_router("/", imports_router)
 api.add_router("/", segments_router)
 api.add_router("/", insights_router)
