@@ -122,9 +122,10 @@ def test_the_offline_summary_is_written_from_the_campaign_s_figures(
     assert figures["revenue"]["holdout_revenue"] == 0.0
     assert figures["revenue"]["lift"] is None
     assert figures["revenue"]["incremental_revenue"] == 250.5
-    # The narrator writes from those figures (a holdout of 3 is too small to claim a lift).
+    # The narrator writes from those figures (a holdout of 3 is too small to claim a lift);
+    # money rounds half-up, as the amounts do (₹250.50 is ₹251).
     assert campaign.summary["headline"] == (
-        "1 of 36 recipients bought within 14 days, spending ₹250"
+        "1 of 36 recipients bought within 14 days, spending ₹251"
     )
     assert campaign.summary["findings"] == [
         "39 customers were in the audience; 36 received the message, 0 failed and 0 were"
