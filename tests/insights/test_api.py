@@ -161,7 +161,7 @@ def test_parse_turns_text_into_rules_with_an_explanation(api_client: Client, set
             ],
         },
         "explanation": "Understood as: Total spend over ₹5,000 and no order in the last 90 days."
-        " Amounts are in ₹.",
+        " Amounts are in INR (₹).",
     }
 
 
