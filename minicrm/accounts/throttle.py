@@ -21,7 +21,6 @@ so throttling never tells which accounts exist.
 """
 
 import hashlib
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -69,19 +68,17 @@ def login_attempt_reserve(*, email: str, ip: str | None) -> LoginAttempt:
     if cache_count(_address_key(ip), timeout=window) > settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS:
         return LoginAttempt(allowed=False, retry_after=window)
     delay = account_delay_seconds(attempts=cache_count(_account_key(email), timeout=window))
-    if delay:
-        # One check per `delay` seconds for the account, whoever asks. The slot's key names its
-        # time bucket, so a slot is always a fresh key and `add` decides atomically who gets it.
-        bucket = int(time.time() // delay)
-        slot = f"{_account_key(email)}:slot:{delay}:{bucket}"
-        if not cache.add(slot, 1, timeout=delay):
-            return LoginAttempt(allowed=False, retry_after=delay)
+    # One check per `delay` seconds for the account, whoever asks: `add` lets one request create
+    # the key that lives that long. (On the database cache two requests meeting the very moment
+    # the old key expires may both pass; a rare second check, never a lock.)
+    if delay and not cache.add(f"{_account_key(email)}:wait", 1, timeout=delay):
+        return LoginAttempt(allowed=False, retry_after=delay)
     return LoginAttempt(allowed=True)
 
 
 def login_attempt_succeeded(*, email: str, ip: str | None) -> None:
     """The right password: forget the pair and account failures; the address gets its place back."""
-    cache.delete_many([_pair_key(email, ip), _account_key(email)])
+    login_throttle_clear(email=email, ip=ip)
     try:
         # Not atomic on the database cache (read then write): a race loses at most one count.
         cache.decr(_address_key(ip))
@@ -92,4 +89,4 @@ def login_attempt_succeeded(*, email: str, ip: str | None) -> None:
 
 def login_throttle_clear(*, email: str, ip: str | None) -> None:
     """Forget the pair's and account's attempts (the owner signed in another way)."""
-    cache.delete_many([_pair_key(email, ip), _account_key(email)])
+    cache.delete_many([_pair_key(email, ip), _account_key(email), f"{_account_key(email)}:wait"])
