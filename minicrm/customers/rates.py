@@ -36,7 +36,7 @@ def _day(value: Any) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise PydanticCustomError("date_invalid", "Must be a date written YYYY-MM-DD.")
+    raise PydanticCustomError("datetime_date_invalid", "Must be a date written YYYY-MM-DD.")
 
 
 def _rate_currency(value: Any) -> str:
