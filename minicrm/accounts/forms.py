@@ -54,7 +54,7 @@ class SignInForm(forms.Form):
 
 class SignInLinkForm(forms.Form):
     email = forms.EmailField(
-        label="Email me a sign-in link instead",
+        label="Or get a one-time sign-in link at this address",
         widget=forms.EmailInput(attrs={"autocomplete": "email", "id": "id_link_email"}),
     )
 
