@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET
 
-from minicrm.core.formatting import currency_symbol, money_format_options
+from minicrm.core.formatting import money_format_options
 from minicrm.customers.selectors import customer_list
 
 from .selectors import dashboard_get
@@ -23,7 +23,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     chart = {
         # The shop currency and locale, so the script writes money as the server does.
         "money": money_format_options(),
-        "currency": currency_symbol(),
         "weeks": [
             {"start": week.week_start.isoformat(), "revenue": float(week.revenue)}
             for week in data.weekly_revenue

@@ -201,3 +201,30 @@ def test_the_dashboard_without_customers_shows_how_to_start(client: Client) -> N
     assert "No customers yet" in page
     assert "seed_demo" in page
     assert "revenue-chart" not in page
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "aov", "exact", "js_locale"),
+    [
+        ("INR", "en_IN", "₹12,34,568", "₹12,34,567.50", "en-IN"),
+        ("USD", "en", "$1,234,568", "$1,234,567.50", "en"),
+    ],
+)
+def test_the_dashboard_writes_money_for_the_shop_currency(
+    client: Client, settings: Any, currency: str, locale: str, aov: str, exact: str, js_locale: str
+) -> None:
+    settings.MINICRM_CURRENCY, settings.MINICRM_LOCALE = currency, locale
+    client.force_login(UserFactory(role=Role.VIEWER))
+    CustomerFactory(external_id="A")
+    _orders("A", ((timezone.now() - timedelta(days=1)).isoformat(), "1234567.50", "completed"))
+
+    response = client.get(reverse("web:dashboard"))
+
+    # Whole units on the card (half-up), to the cent on hover.
+    assert f'<div class="stat-value" title="{exact}">{aov}</div>' in response.content.decode()
+    # The charts' script formats with Intl.NumberFormat(locale, {currency}) as the server does.
+    assert response.context["chart"]["money"] == {
+        "currency": currency,
+        "locale": js_locale,
+        "symbol": aov[0],
+    }

@@ -2,13 +2,17 @@
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("dashboard-chart-data").textContent);
-  const symbol = data.currency;
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  const money = (value) => symbol + Math.round(value).toLocaleString();
+  // Money as the server writes it (the shop currency in the shop locale, whole units); the axis
+  // in the short form (₹25L, $2.5M) so long amounts keep to the card.
+  const moneyFull = new Intl.NumberFormat(data.money.locale, { style: "currency", currency: data.money.currency, maximumFractionDigits: 0, minimumFractionDigits: 0 });
+  const moneyShort = new Intl.NumberFormat(data.money.locale, { style: "currency", currency: data.money.currency, notation: "compact", maximumFractionDigits: 1 });
+  const money = (value) => moneyFull.format(value);
+  const moneyAxis = (value) => moneyShort.format(value);
   const count = (value) => Math.round(value).toLocaleString();
   const shortDate = (iso) => new Date(iso + "T00:00:00").toLocaleDateString(undefined, { day: "numeric", month: "short" });
 
-  function options(formatValue, xTitle) {
+  function options(formatValue, xTitle, formatTick) {
     return {
       responsive: true, maintainAspectRatio: false, animation: false,
       plugins: { legend: { display: false }, tooltip: { callbacks: { label: (item) => formatValue(item.parsed.y) } } },
@@ -19,7 +23,7 @@
           ticks: { color: css("--muted-foreground"), maxRotation: 0, autoSkip: !xTitle, autoSkipPadding: 12 },
           title: { display: Boolean(xTitle), text: xTitle || "", color: css("--muted-foreground") },
         },
-        y: { beginAtZero: true, grid: { color: css("--border") }, ticks: { color: css("--muted-foreground"), callback: formatValue, maxTicksLimit: 6 }, border: { display: false } },
+        y: { beginAtZero: true, grid: { color: css("--border") }, ticks: { color: css("--muted-foreground"), callback: formatTick || formatValue, maxTicksLimit: 6 }, border: { display: false } },
       },
     };
   }
@@ -30,7 +34,7 @@
       labels: data.weeks.map((week) => shortDate(week.start)),
       datasets: [{ label: "Revenue", data: data.weeks.map((week) => week.revenue), borderRadius: 4, maxBarThickness: 28 }],
     },
-    options: options(money),
+    options: options(money, undefined, moneyAxis),
   });
   const recency = new Chart(document.getElementById("recency-chart"), {
     type: "bar",
@@ -48,7 +52,7 @@
     recency.data.datasets[0].backgroundColor = data.recency.map(
       (bucket, index) => css(index === data.recency.length - 1 ? "--muted-foreground" : "--accent")
     );
-    revenue.options.scales = options(money).scales;
+    revenue.options.scales = options(money, undefined, moneyAxis).scales;
     recency.options.scales = options(count, "Days since the last order").scales;
     revenue.update();
     recency.update();
