@@ -443,3 +443,32 @@ def test_viewers_read_rates_but_cannot_write_them_and_strangers_neither(client: 
 
 def test_an_unknown_reconversion_is_404(api_client: Client) -> None:
     assert api_client.get("/api/v1/rates/reconversions/999").status_code == 404
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+def test_the_rates_page_lists_rates_and_the_last_reconversion(
+    shop: None, viewer_client: Client, django_capture_on_commit_callbacks: OnCommit
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        rates_upsert(rows=[rate("2026-03-01", "EUR", "91.5")])
+
+    page = viewer_client.get("/customers/rates/").content.decode()
+
+    assert page.count('data-testid="rate"') == 3
+    assert "91.5" in page
+    assert page.count('data-testid="reconversion"') == 1
+    assert "EUR from 2026-03-01, before 2026-03-09" in page
+    assert "hx-trigger" not in page.split('id="rates-page"')[1].split(">")[0]
+    listing = viewer_client.get("/customers/").content.decode()
+    assert 'href="/customers/rates/"' in listing
+
+
+def test_the_rates_page_polls_while_a_reconversion_runs(shop: None, viewer_client: Client) -> None:
+    RateReconversion.objects.create(ranges=[], status="running", total=10, done=4)
+
+    page = viewer_client.get("/customers/rates/").content.decode()
+
+    assert 'hx-trigger="every 2s"' in page
+    assert "4 / 10" in page
