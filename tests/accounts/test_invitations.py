@@ -3,13 +3,14 @@
 import re
 import time
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
 from django.core import mail, signing
 from django.db import IntegrityError, transaction
 from django.test import Client, override_settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from minicrm.accounts.invitations import (
@@ -345,3 +346,41 @@ def test_revoking_an_accepted_invitation_is_refused(admin: User) -> None:
 
     with pytest.raises(ConflictError):
         invitation_revoke(invitation_id=invitation.pk, actor=admin)
+
+
+def test_the_database_keeps_open_email_equal_to_the_email(admin: User) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(
+            email="a@example.com",
+            open_email="b@example.com",
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+
+
+@override_settings(
+    OIDC_CLIENT_ID="client-id", OIDC_PROVIDER_ID="google", OIDC_PROVIDER_NAME="Google"
+)
+def test_the_accept_page_offers_the_oidc_sign_in_when_configured(
+    client: Client, admin: User
+) -> None:
+    try:
+        oidc_path = reverse("openid_connect_login", kwargs={"provider_id": "google"})
+    except NoReverseMatch:
+        pytest.skip("the OIDC sign-in URLs are not installed")
+    link = _invite(admin)
+
+    page = client.get(_path(link)).content.decode()
+
+    assert f'href="{oidc_path}"' in page
+    assert "Sign in with Google" in page
+
+
+def test_the_accept_page_has_no_oidc_sign_in_without_a_client_id(
+    client: Client, admin: User, settings: Any
+) -> None:
+    settings.OIDC_CLIENT_ID = ""
+    link = _invite(admin)
+
+    page = client.get(_path(link)).content.decode()
+
+    assert "Sign in with" not in page
