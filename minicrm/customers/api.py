@@ -78,8 +78,11 @@ class OrdersBulkIn(Schema):
             f"Up to {MAX_BATCH_ROWS:,} orders, upserted by external_id. Fields: external_id, "
             "customer_external_id (or customer_email with ?key=email), amount (>= 0: a free order "
             "counts, 2 decimals), ordered_at (ISO date or date-time) "
-            "are required; currency (default INR) and status (completed, cancelled, refunded; "
-            "default completed) are optional. Only completed orders count in customer stats."
+            "are required; currency (ISO 4217, default the shop currency) and status "
+            "(completed, cancelled, refunded; default completed) are optional. amount is in the "
+            "row's currency: another than the shop's is converted with its rate for the order's "
+            "date (or one at most MINICRM_RATE_MAX_AGE_DAYS older), and no such rate is a row "
+            "error on currency. Only completed orders count in customer stats."
         ),
         examples=[[ORDER_EXAMPLE]],
     )
