@@ -6,9 +6,11 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from minicrm.accounts.models import ApiToken, User
+from minicrm.accounts.models import ApiToken, Role, User
 from minicrm.accounts.services import api_token_create, api_token_revoke
 from minicrm.campaigns.models import Campaign
+from minicrm.segments.models import Segment
+from tests.factories import AdminFactory, UserFactory
 
 
 def test_api_without_a_token_is_401(client: Client, marketer: User) -> None:
@@ -126,3 +128,85 @@ def test_create_api_token_command_prints_only_the_token(marketer: User) -> None:
 def test_create_api_token_command_rejects_an_unknown_email() -> None:
     with pytest.raises(CommandError, match="No active user"):
         call_command("create_api_token", "ghost@example.com")
+
+
+# --- Every role may hold tokens for itself; a token acts with its owner's role ------------------
+RULES = {"match": "all", "conditions": [{"field": "total_spend", "operator": "gt", "value": 10}]}
+
+
+@pytest.mark.django_db
+def test_a_viewer_creates_a_token_that_can_only_read(client: Client) -> None:
+    viewer = UserFactory(role=Role.VIEWER)
+    client.force_login(viewer)
+
+    client.post(reverse("accounts:token_create"), {"name": "reports"})
+    raw = client.get(reverse("accounts:settings")).context["new_token"]
+    token_client = Client(headers={"Authorization": f"Bearer {raw}"})
+
+    assert ApiToken.objects.get().user == viewer
+    assert token_client.get("/api/v1/customers").status_code == 200
+    refused = token_client.post(
+        "/api/v1/segments", {"name": "x", "rules": RULES}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "This needs the marketer role."}
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_token_follows_its_owners_role_when_it_changes() -> None:
+    marketer = UserFactory(role=Role.MARKETER)
+    _token, raw = api_token_create(user=marketer, name="ingest")
+    token_client = Client(headers={"Authorization": f"Bearer {raw}"})
+    body = {"rows": [{"external_id": "C-1"}]}
+
+    assert token_client.post("/api/v1/customers/bulk", body, "application/json").status_code == 200
+    User.objects.filter(pk=marketer.pk).update(role=Role.VIEWER)
+    assert token_client.post("/api/v1/customers/bulk", body, "application/json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_settings_page_lists_every_token_for_an_admin_and_own_tokens_for_others(
+    client: Client,
+) -> None:
+    admin, marketer, viewer = AdminFactory(), UserFactory(), UserFactory(role=Role.VIEWER)
+    for user in (admin, marketer, viewer):
+        api_token_create(user=user, name=f"{user.role} token")
+
+    listed = {}
+    for user in (admin, marketer, viewer):
+        client.force_login(user)
+        page = client.get(reverse("accounts:settings"))
+        listed[user.role] = sorted(token.name for token in page.context["tokens"])
+
+    assert listed == {
+        "admin": ["admin token", "marketer token", "viewer token"],
+        "marketer": ["marketer token"],
+        "viewer": ["viewer token"],
+    }
+
+
+@pytest.mark.django_db
+def test_an_admin_revokes_anyones_token(client: Client) -> None:
+    viewer = UserFactory(role=Role.VIEWER)
+    token, raw = api_token_create(user=viewer, name="viewer's")
+    client.force_login(AdminFactory())
+
+    response = client.post(reverse("accounts:token_revoke", args=[token.id]))
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    answer = Client(headers={"Authorization": f"Bearer {raw}"}).get("/api/v1/me")
+    assert (answer.status_code, answer.json()) == (401, {"detail": "Invalid token."})
+
+
+@pytest.mark.django_db
+def test_a_viewer_revokes_its_own_token(client: Client) -> None:
+    viewer = UserFactory(role=Role.VIEWER)
+    token, _raw = api_token_create(user=viewer, name="mine")
+    client.force_login(viewer)
+
+    assert client.post(reverse("accounts:token_revoke", args=[token.id])).status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
