@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from minicrm.core.cache_counters import cache_count
+from minicrm.core.db_retry import atomic_with_retry
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,20 @@ def account_delay_seconds(*, attempts: int) -> int:
     return int(min(2 ** min(over, 16), settings.LOGIN_THROTTLE_MAX_DELAY_SECONDS))
 
 
+def _count(key: str, *, window: int) -> int:
+    # On the database cache, MariaDB may pick one of many parallel first attempts as a deadlock
+    # victim (InnoDB's locks on a duplicate key); counting again in a fresh transaction is right.
+    return atomic_with_retry(lambda: cache_count(key, timeout=window))
+
+
 def login_attempt_reserve(*, email: str, ip: str | None) -> LoginAttempt:
     """Count one password attempt and say whether its password may be checked."""
     window = settings.LOGIN_THROTTLE_WINDOW_SECONDS
-    if cache_count(_pair_key(email, ip), timeout=window) > settings.LOGIN_THROTTLE_ATTEMPTS:
+    if _count(_pair_key(email, ip), window=window) > settings.LOGIN_THROTTLE_ATTEMPTS:
         return LoginAttempt(allowed=False, retry_after=window)
-    if cache_count(_address_key(ip), timeout=window) > settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS:
+    if _count(_address_key(ip), window=window) > settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS:
         return LoginAttempt(allowed=False, retry_after=window)
-    delay = account_delay_seconds(attempts=cache_count(_account_key(email), timeout=window))
+    delay = account_delay_seconds(attempts=_count(_account_key(email), window=window))
     # One check per `delay` seconds for the account, whoever asks: `add` lets one request create
     # the key that lives that long. (On the database cache two requests meeting the very moment
     # the old key expires may both pass; a rare second check, never a lock.)
