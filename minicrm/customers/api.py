@@ -10,7 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
@@ -19,6 +20,7 @@ from minicrm.core.limits import MAX_BATCH_ROWS
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import FilterDate, Id
 
+from .exports import ORDER_EXPORT_COLUMNS, csv_lines, order_export_rows
 from .ingestion import BulkResult
 from .models import Customer, Order
 from .selectors import (
@@ -173,12 +175,15 @@ class CustomerPageOut(Schema):
     count: int
 
 
-class OrderFilter(Schema):
+class OrderExportFilter(Schema):
     customer_id: Id | None = None
     customer_external_id: str = ""
     status: Order.Status | None = None
     ordered_from: FilterDate | None = Field(None, description="First day, inclusive (YYYY-MM-DD)")
     ordered_to: FilterDate | None = Field(None, description="Last day, inclusive (YYYY-MM-DD)")
+
+
+class OrderFilter(OrderExportFilter):
     ordering: str = Field(
         DEFAULT_ORDER_ORDERING, description="One of: " + ", ".join(ORDER_ORDERINGS)
     )
@@ -262,6 +267,25 @@ def customers_list(
 def customers_detail(request: HttpRequest, customer_id: Id) -> Customer:
     require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
     return customer_get(customer_id=customer_id)
+
+
+@router.get(
+    "/orders/export",
+    summary="Orders as CSV, streamed: amount in the shop currency, original_amount and currency "
+    "as sent",
+    response={200: None},
+)
+def orders_export(request: HttpRequest, filters: Query[OrderExportFilter]) -> StreamingHttpResponse:
+    require_role(request.auth, Role.VIEWER)  # type: ignore[attr-defined]
+    values = filters.model_dump()
+    values["status"] = values["status"] or ""
+    rows = order_export_rows(**values)
+    response = StreamingHttpResponse(
+        csv_lines(ORDER_EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+    return response
 
 
 @router.get("/orders", response=OrderPageOut, summary="Orders, filtered")

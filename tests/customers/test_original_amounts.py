@@ -1,6 +1,8 @@
 """An order in another currency is shown in the shop currency with what it was sent as beside
-it: on the customer page and in the API (issue 16)."""
+it: on the customer page, in the API and in the orders export (issue 16)."""
 
+import csv
+import io
 import re
 from datetime import date
 from decimal import Decimal
@@ -9,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from minicrm.customers.exports import ORDER_EXPORT_COLUMNS, csv_lines, order_export_rows
 from minicrm.customers.models import Customer, ExchangeRate
 from minicrm.customers.services import orders_bulk_upsert
 from tests.factories import CustomerFactory
@@ -84,3 +87,49 @@ def test_the_api_schema_says_which_currency_each_amount_is_in(viewer_client: Cli
     assert "shop currency" in order["amount"]["description"]
     assert "currency" in order["original_amount"]["description"]
     assert set(schemas["OrderOut"]["required"]) >= {"amount", "original_amount", "currency"}
+
+
+def test_the_orders_export_gives_both_amounts_and_both_currencies(
+    viewer_client: Client, customer: Customer
+) -> None:
+    response = viewer_client.get("/api/v1/orders/export")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="orders-')
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == [
+        "external_id",
+        "customer_external_id",
+        "status",
+        "ordered_at",
+        "amount",
+        "shop_currency",
+        "original_amount",
+        "currency",
+    ]
+    assert [row[:3] + row[4:] for row in rows[1:]] == [
+        ["O-EUR", "C-1", "completed", "8312.40", "INR", "92.00", "EUR"],
+        ["O-INR", "C-1", "completed", "1499.00", "INR", "1499.00", "INR"],
+    ]
+    assert rows[1][3].startswith("2025-03-04T10:00:00")
+
+
+def test_the_orders_export_filters_pages_and_guards_formulas(
+    viewer_client: Client, customer: Customer
+) -> None:
+    Customer.objects.filter(pk=customer.pk).update(external_id="=HYPERLINK(1)")
+
+    rows = list(order_export_rows(status="completed", ordered_from=date(2025, 3, 5), chunk_size=1))
+    assert [row[0] for row in rows] == ["O-INR"]
+    every = list(order_export_rows(chunk_size=1))
+    assert [row[0] for row in every] == ["O-EUR", "O-INR"]
+    lines = list(csv_lines(ORDER_EXPORT_COLUMNS, every))
+    assert lines[1].split(",")[1] == "'=HYPERLINK(1)"
+
+
+def test_a_bad_filter_of_the_orders_export_is_a_4xx_naming_it(viewer_client: Client) -> None:
+    response = viewer_client.get("/api/v1/orders/export", {"status": "lost"})
+
+    assert response.status_code == 422
+    assert "status" in response.content.decode()
