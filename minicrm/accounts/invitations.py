@@ -254,10 +254,16 @@ def invitation_accept_with_password(
     *, invitation: Invitation, full_name: str, password: str, request: HttpRequest | None = None
 ) -> User:
     """Create the invited person's account with a password and accept the invitation."""
+    taken = "An account with this email already exists. Sign in instead."
     if User.objects.filter(email__iexact=invitation.email).exists():
-        raise ConflictError("An account with this email already exists. Sign in instead.")
-    user = User.objects.create_user(
-        email=invitation.email, password=password, full_name=full_name.strip()
-    )
+        raise ConflictError(taken)
+    try:
+        # A savepoint: the unique email decides between two tabs accepting at the same moment.
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=invitation.email, password=password, full_name=full_name.strip()
+            )
+    except IntegrityError as exc:
+        raise ConflictError(taken) from exc
     invitation_accept(invitation=invitation, user=user, request=request)
     return user

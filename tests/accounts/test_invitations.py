@@ -17,6 +17,7 @@ from minicrm.accounts.invitations import (
     InvitationEmailError,
     InvitationUnusableError,
     invitation_accept,
+    invitation_accept_with_password,
     invitation_create,
     invitation_from_token,
     invitation_open_for,
@@ -384,3 +385,36 @@ def test_the_accept_page_has_no_oidc_sign_in_without_a_client_id(
     page = client.get(_path(link)).content.decode()
 
     assert "Sign in with" not in page
+
+
+def test_an_account_created_meanwhile_makes_accepting_a_409_not_a_500(
+    client: Client, admin: User
+) -> None:
+    link = _invite(admin)
+    # The account appears after the page checked for it (a second tab, the OIDC sign-in).
+    UserFactory(email="new@example.com")
+
+    response = client.post(
+        _path(link), {"full_name": "", "password": PASSWORD, "password_confirm": PASSWORD}
+    )
+
+    assert response.status_code == 409
+    assert "already exists" in response.content.decode()
+    assert Invitation.objects.get().status == "open"
+
+
+def test_a_unique_email_race_at_accept_is_a_conflict(admin: User) -> None:
+    _invite(admin)
+    invitation = Invitation.objects.get()
+    UserFactory(email="new@example.com")
+
+    # As if the check ran before the other tab's commit: only the unique index is left.
+    with (
+        mock.patch("django.db.models.query.QuerySet.exists", return_value=False),
+        pytest.raises(ConflictError),
+    ):
+        invitation_accept_with_password(
+            invitation=invitation, full_name="", password=PASSWORD, request=None
+        )
+
+    assert User.objects.filter(email="new@example.com").count() == 1
