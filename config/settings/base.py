@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp import constants as csp_constants
@@ -198,8 +199,15 @@ X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts and styles only from our own files, plus inline
 # scripts carrying the page's nonce; no inline styles at all (templates use CSS classes).
 # form-action also names the OIDC provider: browsers apply it to the redirect that follows our
-# own "Sign in with Google" form (MINICRM_CSP_FORM_ACTION, origins separated by commas).
-MINICRM_CSP_FORM_ACTION = env_list("MINICRM_CSP_FORM_ACTION", "https://accounts.google.com")
+# own "Sign in with Google" form. By default the origin of OIDC_SERVER_URL (the authorization
+# endpoint lives there for Google, Keycloak, Okta and Azure AD); MINICRM_CSP_FORM_ACTION, origins
+# separated by commas, replaces it.
+# (Read from the environment, like OIDC_SERVER_URL itself, with the same default.)
+_oidc_origin = urlsplit(os.environ.get("OIDC_SERVER_URL", "https://accounts.google.com"))
+MINICRM_CSP_FORM_ACTION = env_list(
+    "MINICRM_CSP_FORM_ACTION",
+    f"{_oidc_origin.scheme}://{_oidc_origin.netloc}" if _oidc_origin.netloc else "",
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [csp_constants.SELF],
