@@ -30,6 +30,8 @@ for pattern in api_patterns:
 urlpatterns = [
     path("api/v1/", (api_patterns, api_app_name, api_namespace)),
     re_path(r"^api/v1/", api_not_found),  # should a URL under the API escape its routes
+    # Sign in with Google / OIDC: only the flow's start and callback, none of allauth's pages.
+    path("", include("minicrm.accounts.oidc_urls")),
     path("", include("minicrm.accounts.urls")),
     path("", include("minicrm.web.urls")),
     path("", include("minicrm.customers.urls")),

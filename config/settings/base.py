@@ -56,6 +56,12 @@ INSTALLED_APPS = [
     "django_tasks_rq",
     "ninja",
     "csp",
+    # Sign in with Google / any OIDC provider (minicrm.accounts.oidc); only the provider's
+    # login and callback URLs are mounted, none of allauth's own account pages.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "minicrm.accounts",
     "minicrm.web",
     "minicrm.customers",
@@ -78,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees a view's exception first: a lock timeout is a 503 with Retry-After.
     "minicrm.core.db_errors.DatabaseBusyMiddleware",
@@ -186,6 +193,49 @@ MINICRM_API_RATE_LIMIT = int(os.environ.get("MINICRM_API_RATE_LIMIT", "600"))
 MINICRM_API_RATE_WINDOW_SECONDS = max(1, int(os.environ.get("MINICRM_API_RATE_WINDOW", "60")))
 # Days an invitation link stays valid (minicrm.accounts.invitations).
 MINICRM_INVITATION_DAYS = int(os.environ.get("MINICRM_INVITATION_DAYS", "7"))
+
+# --- Sign in with Google / OIDC ------------------------------------------------------------
+# Any OpenID Connect provider with discovery (Google by default; Keycloak, Okta, Azure AD alike).
+# No client id, no "Sign in with ..." button, and its URLs refuse. Its redirect URI is
+# <public URL>/sign-in/oidc/<OIDC_PROVIDER_ID>/callback/.
+OIDC_PROVIDER_ID = os.environ.get("OIDC_PROVIDER_ID", "google")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "Google")
+OIDC_SERVER_URL = os.environ.get("OIDC_SERVER_URL", "https://accounts.google.com")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+# The first sign-in of an unknown email needs an open invitation, or a domain listed here
+# (the user then gets MINICRM_DEFAULT_SIGNUP_ROLE).
+MINICRM_ALLOWED_SIGNUP_DOMAINS = [
+    domain.lower().lstrip("@") for domain in env_list("MINICRM_ALLOWED_SIGNUP_DOMAINS", "")
+]
+MINICRM_DEFAULT_SIGNUP_ROLE = os.environ.get("MINICRM_DEFAULT_SIGNUP_ROLE", "viewer")
+if MINICRM_DEFAULT_SIGNUP_ROLE not in {"viewer", "marketer", "admin"}:
+    raise ImproperlyConfigured("MINICRM_DEFAULT_SIGNUP_ROLE must be viewer, marketer or admin.")
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+if OIDC_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": OIDC_PROVIDER_ID,
+                "name": OIDC_PROVIDER_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": {"server_url": OIDC_SERVER_URL, "oauth_pkce_enabled": True},
+            }
+        ],
+    }
+# The gate, the ID token checks and the sign-in itself are ours (minicrm.accounts.oidc); allauth
+# never creates accounts, and password sign-in stays our own form (ModelBackend only).
+SOCIALACCOUNT_ADAPTER = "minicrm.accounts.oidc.OidcSocialAccountAdapter"
+ACCOUNT_ADAPTER = "minicrm.accounts.oidc.ClosedAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
