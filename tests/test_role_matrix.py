@@ -32,6 +32,7 @@ from minicrm.accounts.models import ApiToken, Invitation, Role, User
 from minicrm.accounts.services import api_token_create
 from minicrm.campaigns.models import Campaign
 from minicrm.campaigns.unsubscribe import unsubscribe_token
+from minicrm.customers.models import RateReconversion
 from minicrm.imports.services import import_create
 from minicrm.insights.models import Insight
 from minicrm.segments.models import Segment
@@ -88,6 +89,8 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/search/customers/"): (LOGIN, 405, 405, 405),
     ("GET", "/customers/"): (LOGIN, 200, 200, 200),
     ("POST", "/customers/"): (LOGIN, 405, 405, 405),
+    ("GET", "/customers/rates/"): (LOGIN, 200, 200, 200),
+    ("POST", "/customers/rates/"): (LOGIN, 405, 405, 405),
     ("GET", "/customers/{pk}/"): (LOGIN, 200, 200, 200),
     ("POST", "/customers/{pk}/"): (LOGIN, 405, 405, 405),
     ("GET", "/imports/"): (LOGIN, 200, 200, 200),
@@ -160,6 +163,10 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("GET", "/api/v1/customers"): (401, 200, 200, 200),
     ("GET", "/api/v1/customers/{customer_id}"): (401, 200, 200, 200),
     ("GET", "/api/v1/orders"): (401, 200, 200, 200),
+    ("GET", "/api/v1/orders/export"): (401, 200, 200, 200),
+    ("GET", "/api/v1/rates"): (401, 200, 200, 200),
+    ("GET", "/api/v1/rates/reconversions"): (401, 200, 200, 200),
+    ("GET", "/api/v1/rates/reconversions/{reconversion_id}"): (401, 200, 200, 200),
     ("GET", "/api/v1/imports"): (401, 200, 200, 200),
     ("GET", "/api/v1/imports/{import_id}"): (401, 200, 200, 200),
     ("GET", "/api/v1/imports/{import_id}/errors.csv"): (401, 200, 200, 200),
@@ -178,6 +185,7 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     # --- API writes: marketer and admin -----------------------------------------------------------
     ("POST", "/api/v1/customers/bulk"): (401, 403, OK, OK),
     ("POST", "/api/v1/orders/bulk"): (401, 403, OK, OK),
+    ("POST", "/api/v1/rates"): (401, 403, OK, OK),
     ("POST", "/api/v1/imports"): (401, 403, OK, OK),
     ("POST", "/api/v1/segments"): (401, 403, OK, OK),
     ("PATCH", "/api/v1/segments/{segment_id}"): (401, 403, OK, OK),
@@ -310,6 +318,9 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
         invited_by=users["admin"],
         expires_at=timezone.now() + timedelta(days=7),
     )
+    reconversion = RateReconversion.objects.create(
+        ranges=[{"currency": "EUR", "start": "2026-03-04", "end": "2026-03-11"}]
+    )
     by_name = {
         "customer_id": str(customer.pk),
         "segment_id": str(segment.pk),
@@ -320,6 +331,7 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
         "token_id": str(admin_token.pk),
         "user_id": str(colleague.pk),
         "invitation_id": str(invitation.pk),
+        "reconversion_id": str(reconversion.pk),
     }
     params = {
         "customers": {"pk": str(customer.pk)},
@@ -355,6 +367,9 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
         },
         ("PATCH", "/api/v1/campaigns/{campaign_id}"): {"name": "Matrix renamed"},
         ("POST", "/api/v1/deliveries/receipts"): {"receipts": []},
+        ("POST", "/api/v1/rates"): {
+            "rows": [{"date": "2026-03-04", "currency": "EUR", "rate": "89.12"}]
+        },
     }
     return World(users, tokens, sessions, params, bodies)
 
