@@ -13,6 +13,7 @@ from functools import cache
 
 from babel.numbers import list_currencies
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from .models import ExchangeRate
@@ -74,11 +75,16 @@ def rate_missing_message(currency: str, day: date) -> str:
     )
 
 
-def rates_for(keys: Iterable[RateKey]) -> dict[RateKey, Decimal | None]:
+def rates_for(keys: Iterable[RateKey], *, lock: bool = False) -> dict[RateKey, Decimal | None]:
     """The rate of each (currency, day), None where there is none within the max age.
 
     One query per currency, however many orders and days: a bulk of 10,000 orders looks its
     rates up once. The shop currency converts at 1.
+
+    `lock` (ingestion, inside its transaction) share-locks the rates read, so a change of them
+    waits for the orders converted with them to commit, and the re-conversion it queues sees
+    those orders; a rate being added next to them locks its predecessor the same way
+    (minicrm.customers.rates), and is then read here. SQLite runs one writer at a time anyway.
     """
     wanted: dict[str, set[date]] = {}
     for currency, day in keys:
@@ -90,13 +96,7 @@ def rates_for(keys: Iterable[RateKey]) -> dict[RateKey, Decimal | None]:
         if currency == shop_currency():
             found.update(((currency, day), Decimal(1)) for day in days)
             continue
-        stored = list(
-            ExchangeRate.objects.filter(
-                currency=currency, day__gte=min(days) - age, day__lte=max(days)
-            )
-            .order_by("day")
-            .values_list("day", "rate")
-        )
+        stored = _rates_read(currency, min(days) - age, max(days), lock=lock)
         stored_days = [day for day, _rate in stored]
         for day in days:
             position = bisect.bisect_right(stored_days, day) - 1
@@ -116,3 +116,21 @@ def amount_convert(*, amount: Decimal, currency: str, day: date) -> Decimal | No
     """`amount` in `currency` on `day`, in the shop currency; None when no rate applies."""
     rate = rate_for(currency, day)
     return None if rate is None else amount_at_rate(amount, rate)
+
+
+def _rates_read(
+    currency: str, first: date, last: date, *, lock: bool
+) -> list[tuple[date, Decimal]]:
+    rates = ExchangeRate.objects.filter(currency=currency, day__gte=first, day__lte=last)
+    if not lock or connection.vendor == "sqlite":
+        return list(rates.order_by("day").values_list("day", "rate"))
+    # The first locking read waits for a rate change in progress; the second, a new statement,
+    # also sees (and locks) a rate that change inserted, which PostgreSQL's first snapshot
+    # predates. Read in (currency, day) order, the order rates_upsert locks in.
+    share = "FOR SHARE" if connection.vendor == "postgresql" else "LOCK IN SHARE MODE"
+    sql, params = rates.order_by("day").values_list("day", "rate").query.sql_with_params()
+    with connection.cursor() as cursor:
+        for _read in range(2):
+            cursor.execute(f"{sql} {share}", params)
+            found = cursor.fetchall()
+    return [(day, Decimal(rate) if not isinstance(rate, Decimal) else rate) for day, rate in found]

@@ -117,11 +117,16 @@ def _rates_store(valid: list[tuple[int, RateRow]]) -> RatesResult:
         return result
     currencies = sorted({row.currency for _index, row in valid})
     days = [row.day for _index, row in valid]
+    # Locked from the max age before the first day: a rate added there takes orders over from
+    # its predecessor, so a batch converting orders with that one (it share-locks the rates it
+    # reads, minicrm.customers.currency) commits before, and the re-conversion sees its orders.
+    # In (currency, day) order, the order ingestion reads in.
+    age = timedelta(days=rate_max_age_days())
     stored: dict[tuple[str, date], ExchangeRate] = {
         (rate.currency, rate.day): rate
         for rate in ExchangeRate.objects.select_for_update()
-        .filter(currency__in=currencies, day__gte=min(days), day__lte=max(days))
-        .order_by("id")
+        .filter(currency__in=currencies, day__gte=min(days) - age, day__lte=max(days))
+        .order_by("currency", "day")
     }
     now = timezone.now()
     inserts: list[ExchangeRate] = []

@@ -530,7 +530,7 @@ def _orders_convert(
         for index, row in valid
         if currencies[index] != shop
     }
-    rates = rates_for(keys)
+    rates = rates_for(keys, lock=True)
     converted: dict[int, tuple[str, Decimal] | RowError] = {}
     for index, row in valid:
         currency = currencies[index]
