@@ -94,5 +94,6 @@ def test_an_invited_marketer_accepts_signs_in_and_sees_no_admin_page(
         assert response is not None
         assert response.status == 410
         expect(invitee.get_by_text("already been used")).to_be_visible()
+        _screenshot(invitee, "invitation-used")
     finally:
         context.close()
