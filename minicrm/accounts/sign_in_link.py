@@ -74,9 +74,9 @@ def sign_in_link_request(*, email: str, request: HttpRequest) -> None:
     if user is not None and sent:
         user_id = user.pk
         transaction.on_commit(lambda: sign_in_link_send_task.enqueue(user_id))
+    # No actor: whoever asked is anonymous (the owner or not); the target names the address.
     audit_record(
         action=AuditEvent.Action.SIGN_IN_LINK_SENT,
-        actor=user,
         target=email[:200],
         details={"sent": sent, "throttled": throttled},
         request=request,

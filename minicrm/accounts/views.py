@@ -91,7 +91,11 @@ def sign_in_link_request_view(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     sign_in_link_request(email=form.cleaned_data["email"], request=request)
-    return render(request, "accounts/sign_in_link_sent.html", {"email": form.cleaned_data["email"]})
+    context = {
+        "email": form.cleaned_data["email"],
+        "link_minutes": settings.LOGIN_LINK_MAX_AGE_SECONDS // 60,
+    }
+    return render(request, "accounts/sign_in_link_sent.html", context)
 
 
 @login_not_required
@@ -100,11 +104,11 @@ def sign_in_link(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button and POST signs in: mail scanners that open links must not spend them."""
     if request.method == "GET":
         user = sign_in_link_user(token=token)
-        return render(
-            request, "accounts/sign_in_link.html", {"link_user": user}, status=200 if user else 400
-        )
+        context = {"link_user": user, "link_minutes": settings.LOGIN_LINK_MAX_AGE_SECONDS // 60}
+        return render(request, "accounts/sign_in_link.html", context, status=200 if user else 400)
     if sign_in_link_use(token=token, request=request) is None:
-        return render(request, "accounts/sign_in_link.html", {"link_user": None}, status=400)
+        context = {"link_user": None, "link_minutes": settings.LOGIN_LINK_MAX_AGE_SECONDS // 60}
+        return render(request, "accounts/sign_in_link.html", context, status=400)
     return redirect(settings.LOGIN_REDIRECT_URL)
 
 
