@@ -8,7 +8,7 @@ refused (a row error), never summed unconverted. Money rounds half-up to the cen
 import bisect
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache
 
 from babel.numbers import list_currencies
@@ -50,8 +50,7 @@ def money_round(value: Decimal) -> Decimal:
 
 def amount_at_rate(amount: Decimal, rate: Decimal) -> Decimal:
     """`amount` of a currency in the shop currency at `rate`, rounded half-up to the cent."""
-    with localcontext(EXACT):
-        return money_round(amount * rate)
+    return money_round(EXACT.multiply(amount, rate))
 
 
 def order_day(ordered_at: datetime) -> date:

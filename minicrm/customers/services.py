@@ -29,7 +29,7 @@ Semantics callers rely on:
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -521,23 +521,19 @@ def _orders_convert(
     are looked up once per (currency, day) for the whole batch (minicrm.customers.currency).
     """
     shop = shop_currency()
-    currencies: dict[int, str] = {}
+    converted: dict[int, tuple[str, Decimal] | RowError] = {}
+    foreign: list[tuple[int, OrderRow, str, date]] = []
     for index, row in valid:
         stored = stored_by_key.get(row.external_id)
-        currencies[index] = row.currency or (stored[4] if stored else shop)
-    keys = {
-        (currencies[index], order_day(row.ordered_at))
-        for index, row in valid
-        if currencies[index] != shop
-    }
-    rates = rates_for(keys, lock=True)
-    converted: dict[int, tuple[str, Decimal] | RowError] = {}
-    for index, row in valid:
-        currency = currencies[index]
+        currency = row.currency or (stored[4] if stored else shop)
         if currency == shop:
             converted[index] = (currency, row.amount)
-            continue
-        day = order_day(row.ordered_at)
+        else:
+            foreign.append((index, row, currency, order_day(row.ordered_at)))
+    if not foreign:
+        return converted
+    rates = rates_for({(currency, day) for _index, _row, currency, day in foreign}, lock=True)
+    for index, row, currency, day in foreign:
         rate = rates[(currency, day)]
         if rate is None:
             converted[index] = RowError(index, "currency", rate_missing_message(currency, day))
