@@ -4,6 +4,7 @@ hand-computed sum of converted amounts; an order with no rate is a row error, ne
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +255,43 @@ def test_a_csv_import_reports_an_order_without_a_rate_by_line(shop: None) -> Non
     assert error["field"] == "currency"
     assert "No CHF rate for 2026-03-03" in error["message"]
     assert Order.objects.get(external_id="O-10").amount == Decimal("584.50")
+
+
+SHOPIFY_ORDERS = (
+    Path(__file__).parents[1] / "imports" / "data" / "shopify_orders_export.csv"
+).read_text()
+
+
+def test_a_shopify_export_in_another_currency_is_converted_or_refused_by_its_currency_column() -> (
+    None
+):
+    customers_bulk_upsert(
+        rows=[{"email": email} for email in ["asha.rao@example.com", "ravi.k@example.com"]],
+        key="email",
+    )
+    ExchangeRate.objects.create(currency="USD", day=date(2025, 10, 1), rate=Decimal("88.2"))
+    lines = SHOPIFY_ORDERS.splitlines()
+    # The first order (two line items, 2498.00 in all) in USD; every other one in CHF, no rate.
+    first = lines[1].replace(",INR,", ",USD,")
+    others = [line.replace(",INR,", ",CHF,") for line in lines[3:]]
+    content = "\n".join([lines[0], first, lines[2], *others]) + "\n"
+    created = import_create(
+        file=SimpleUploadedFile("orders.csv", content.encode(), content_type="text/csv"),
+        kind=None,
+        created_by=None,
+        mapping="shopify-orders",
+        enqueue=False,
+    )
+
+    done = import_process(import_id=created.pk)
+
+    first_order = Order.objects.get(external_id="#1001")
+    assert (first_order.original_amount, first_order.currency, first_order.amount) == (
+        Decimal("2498.00"),
+        "USD",
+        Decimal("220323.60"),
+    )
+    chf = [error for error in done.errors if "No CHF rate" in error["message"]]
+    assert chf
+    assert {(error["field"], error["column"]) for error in chf} == {("currency", "Currency")}
+    assert Order.objects.filter(currency="CHF").count() == 0
