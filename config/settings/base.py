@@ -394,6 +394,7 @@ MINICRM_WORK_RECOVERERS = {
     "insights": "minicrm.insights.services.insights_recover",
     "campaigns": "minicrm.campaigns.recovery.campaigns_recover",
     "campaign_summaries": "minicrm.campaigns.summary.summaries_recover",
+    "rate_reconversions": "minicrm.customers.reconversion.reconversions_recover",
 }
 # Rows an import stores per transaction (at most the bulk batch limit).
 MINICRM_IMPORT_CHUNK_ROWS = int(os.environ.get("MINICRM_IMPORT_CHUNK_ROWS", "10000"))

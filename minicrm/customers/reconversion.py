@@ -7,8 +7,10 @@ customers' `updated_at`, so the columnar preview snapshot refreshes). Running it
 to the same amounts, so a run cut short is simply run again.
 """
 
-from datetime import date, datetime
+import logging
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -23,8 +25,13 @@ from .models import Order, RateReconversion
 from .services import customer_stats_recompute
 from .sql import datetime_adapter, executemany, update_sql
 
+logger = logging.getLogger(__name__)
+
 # Orders per transaction: at 10M orders one statement would hold its locks for minutes.
 RECONVERT_BATCH = 10_000
+# A running re-conversion whose row has not moved this long lost its worker (a batch of
+# RECONVERT_BATCH orders takes seconds; the worker's statement timeout is 120 s).
+RECONVERSION_STALL_SECONDS = 600
 COMPLETED = Order.Status.COMPLETED.value
 
 Span = tuple[str, date, date]
@@ -62,19 +69,58 @@ def reconversion_run(*, reconversion_id: int) -> RateReconversion:
         started_at=timezone.now(),
         finished_at=None,
         failure_reason="",
+        updated_at=timezone.now(),
     )
     for span in spans:
         _span_reconvert(reconversion_id, span)
     RateReconversion.objects.filter(pk=reconversion_id).update(
-        status=RateReconversion.Status.SUCCEEDED, finished_at=timezone.now()
+        status=RateReconversion.Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
     )
     reconversion.refresh_from_db()
     return reconversion
 
 
+def reconversions_recover() -> int:
+    """Queue again every running re-conversion whose row has not moved for
+    RECONVERSION_STALL_SECONDS (its worker is gone: a batch writes its progress in seconds).
+
+    The run queued again starts over, which converts to the same amounts. The claim is a
+    conditional UPDATE on the `updated_at` seen, so two sweepers never queue one twice.
+    """
+    now = timezone.now()
+    stalled = list(
+        RateReconversion.objects.filter(
+            status=RateReconversion.Status.RUNNING,
+            updated_at__lt=now - timedelta(seconds=RECONVERSION_STALL_SECONDS),
+        )
+        .order_by("pk")
+        .values_list("pk", "updated_at")
+    )
+    handled = 0
+    for reconversion_id, seen in stalled:
+        with transaction.atomic():
+            claimed = RateReconversion.objects.filter(
+                pk=reconversion_id, status=RateReconversion.Status.RUNNING, updated_at=seen
+            ).update(status=RateReconversion.Status.QUEUED, updated_at=now)
+            if not claimed:
+                continue
+            logger.warning("Rate re-conversion %s lost its worker; queued again", reconversion_id)
+            # Imported here to break the cycle: the task runs this module's service.
+            from .tasks import rates_reconvert_task
+
+            transaction.on_commit(partial(rates_reconvert_task.enqueue, reconversion_id))
+            handled += 1
+    return handled
+
+
 def reconversion_fail(*, reconversion_id: int, reason: str) -> None:
     RateReconversion.objects.filter(pk=reconversion_id).update(
-        status=RateReconversion.Status.FAILED, failure_reason=reason, finished_at=timezone.now()
+        status=RateReconversion.Status.FAILED,
+        failure_reason=reason,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
     )
 
 
@@ -99,6 +145,8 @@ def _span_reconvert(reconversion_id: int, span: Span) -> None:
                 done=F("done") + len(batch),
                 changed_orders=F("changed_orders") + orders,
                 changed_customers=F("changed_customers") + customers,
+                # The run's heartbeat: a run whose row stops moving lost its worker.
+                updated_at=timezone.now(),
             )
 
 

@@ -174,7 +174,14 @@ def test_the_sweep_with_nothing_lost_changes_nothing() -> None:
         list(WorkerHeartbeat.objects.values()),
     )
 
-    assert work_recover() == {"imports": 0, "insights": 0, "campaigns": 0, "task_rows": 0}
+    assert work_recover() == {
+        "imports": 0,
+        "insights": 0,
+        "campaigns": 0,
+        "campaign_summaries": 0,
+        "rate_reconversions": 0,
+        "task_rows": 0,
+    }
 
     assert (list(DBTaskResult.objects.values()), list(WorkerHeartbeat.objects.values())) == before
 

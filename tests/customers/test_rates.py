@@ -14,9 +14,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, Max, Min, Q, Sum
 from django.test import Client
+from django.utils import timezone
 
 from minicrm.accounts.models import AuditEvent, Role
 from minicrm.accounts.services import api_token_create
+from minicrm.core.recovery import work_recover
 from minicrm.customers import reconversion as reconversion_module
 from minicrm.customers.currency import amount_at_rate, order_day, rate_for, shop_currency
 from minicrm.customers.models import Customer, ExchangeRate, Order, RateReconversion
@@ -472,3 +474,23 @@ def test_the_rates_page_polls_while_a_reconversion_runs(shop: None, viewer_clien
 
     assert 'hx-trigger="every 2s"' in page
     assert "4 / 10" in page
+
+
+def test_a_reconversion_whose_worker_was_lost_is_queued_again_and_finishes(
+    shop: None, django_capture_on_commit_callbacks: OnCommit
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        result = rates_upsert(rows=[rate("2026-03-01", "EUR", "91.5")])
+    stalled = timezone.now() - timedelta(seconds=reconversion_module.RECONVERSION_STALL_SECONDS + 1)
+    RateReconversion.objects.filter(pk=result.reconversion_id).update(
+        status="running", updated_at=stalled
+    )
+    fresh = RateReconversion.objects.create(ranges=[], status="running")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work_recover()["rate_reconversions"] == 1
+
+    job = RateReconversion.objects.get(pk=result.reconversion_id)
+    assert (job.status, job.changed_orders) == ("succeeded", 3)
+    assert RateReconversion.objects.get(pk=fresh.pk).status == "running"
+    assert stored_stats() == recount()
