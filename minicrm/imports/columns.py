@@ -45,7 +45,11 @@ COLUMN_HELP: dict[str, dict[str, tuple[str, str]]] = {
         "customer_external_id": ("The external_id of the customer who ordered.", "C-1001"),
         "amount": ("Order value, 0 or more (a free order is 0), with up to 2 decimals.", "1499.00"),
         "ordered_at": ("When it was ordered: YYYY-MM-DD or ISO date-time.", "2025-01-31T14:05:00"),
-        "currency": ("Three-letter currency code.", "INR"),
+        "currency": (
+            "ISO 4217 code; empty is the shop currency. Another is converted with its rate for "
+            "the order's date (Customers > Exchange rates); without one the row is refused.",
+            "INR",
+        ),
         "status": ("completed, cancelled or refunded; only completed ones count.", "completed"),
     },
 }
