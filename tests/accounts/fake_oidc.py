@@ -286,3 +286,32 @@ def fake_provider_start() -> FakeOidcProvider:
     provider = FakeOidcProvider(key=rsa_key(), other_key=rsa_key())
     provider.start()
     return provider
+
+
+PROVIDER_ID = "fake"
+PROVIDER_NAME = "Fake ID"
+
+
+def oidc_settings_apply(settings: Any, server_url: str) -> None:
+    """Point the CRM at a provider, as config/settings/base.py does from the OIDC_* variables."""
+    settings.OIDC_PROVIDER_ID = PROVIDER_ID
+    settings.OIDC_PROVIDER_NAME = PROVIDER_NAME
+    settings.OIDC_SERVER_URL = server_url
+    settings.OIDC_CLIENT_ID = CLIENT_ID
+    settings.OIDC_CLIENT_SECRET = CLIENT_SECRET
+    settings.MINICRM_ALLOWED_SIGNUP_DOMAINS = ["allowed.example"]
+    settings.MINICRM_DEFAULT_SIGNUP_ROLE = "viewer"
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [
+                {
+                    "provider_id": PROVIDER_ID,
+                    "name": PROVIDER_NAME,
+                    "client_id": CLIENT_ID,
+                    "secret": CLIENT_SECRET,
+                    "settings": {"server_url": server_url, "oauth_pkce_enabled": True},
+                }
+            ],
+        }
+    }

@@ -20,10 +20,15 @@ from minicrm.accounts.models import AuditEvent, Role, User
 from minicrm.accounts.oidc import IdTokenInvalid, id_token_claims
 from tests.factories import UserFactory
 
-from .fake_oidc import CLIENT_ID, CLIENT_SECRET, KEY_ID, FakeOidcProvider, fake_provider_start
-
-PROVIDER_ID = "fake"
-PROVIDER_NAME = "Fake ID"
+from .fake_oidc import (
+    CLIENT_ID,
+    KEY_ID,
+    PROVIDER_ID,
+    PROVIDER_NAME,
+    FakeOidcProvider,
+    fake_provider_start,
+    oidc_settings_apply,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,35 +38,10 @@ def fake_provider() -> Iterator[FakeOidcProvider]:
     provider.stop()
 
 
-def _configure(settings: Any, server_url: str) -> None:
-    settings.OIDC_PROVIDER_ID = PROVIDER_ID
-    settings.OIDC_PROVIDER_NAME = PROVIDER_NAME
-    settings.OIDC_SERVER_URL = server_url
-    settings.OIDC_CLIENT_ID = CLIENT_ID
-    settings.OIDC_CLIENT_SECRET = CLIENT_SECRET
-    settings.MINICRM_ALLOWED_SIGNUP_DOMAINS = ["allowed.example"]
-    settings.MINICRM_DEFAULT_SIGNUP_ROLE = "viewer"
-    # As config/settings/base.py builds it from the OIDC_* variables.
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            "OAUTH_PKCE_ENABLED": True,
-            "APPS": [
-                {
-                    "provider_id": PROVIDER_ID,
-                    "name": PROVIDER_NAME,
-                    "client_id": CLIENT_ID,
-                    "secret": CLIENT_SECRET,
-                    "settings": {"server_url": server_url, "oauth_pkce_enabled": True},
-                }
-            ],
-        }
-    }
-
-
 @pytest.fixture
 def oidc(settings: Any, fake_provider: FakeOidcProvider, db: None) -> FakeOidcProvider:
     fake_provider.reset()
-    _configure(settings, fake_provider.base_url)
+    oidc_settings_apply(settings, fake_provider.base_url)
     return fake_provider
 
 
@@ -320,7 +300,7 @@ def test_cancelled_at_the_provider(client: Client, oidc: FakeOidcProvider) -> No
 def test_unreachable_provider_is_a_message_not_an_error_page(
     client: Client, oidc: FakeOidcProvider, settings: Any
 ) -> None:
-    _configure(settings, "http://127.0.0.1:9")  # the discard port: nothing listens
+    oidc_settings_apply(settings, "http://127.0.0.1:9")  # the discard port: nothing listens
 
     response = client.post(_login_url())
 
