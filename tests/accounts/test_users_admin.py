@@ -238,3 +238,30 @@ def test_writes_need_the_csrf_token(admin: User, marketer: User) -> None:
     assert response.status_code == 403
     marketer.refresh_from_db()
     assert marketer.is_active
+
+
+def test_an_admin_who_deactivates_themselves_is_signed_out(admin: User) -> None:
+    AdminFactory()
+    client = _signed_in(admin)
+
+    response = client.post(reverse("accounts:user_deactivate", args=[admin.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:login")
+    admin.refresh_from_db()
+    assert not admin.is_active
+    assert client.get(reverse("accounts:settings")).status_code == 302
+
+
+def test_a_revoked_invitation_leaves_the_settings_list(admin_client: Client, admin: User) -> None:
+    Invitation.objects.create(
+        email="gone@example.com", open_email="gone@example.com", expires_at=admin.date_joined
+    )
+    invitation = Invitation.objects.get()
+    revoke = reverse("accounts:invitation_revoke", args=[invitation.pk])
+    assert revoke in admin_client.get(reverse("accounts:settings")).content.decode()
+
+    admin_client.post(revoke)
+
+    # (The audit log on the page still names the email: the revocation is recorded.)
+    assert revoke not in admin_client.get(reverse("accounts:settings")).content.decode()
