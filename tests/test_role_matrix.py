@@ -36,6 +36,7 @@ from minicrm.customers.models import RateReconversion
 from minicrm.imports.services import import_create
 from minicrm.insights.models import Insight
 from minicrm.segments.models import Segment
+from tests.accounts.fake_oidc import oidc_settings_apply
 from tests.factories import AdminFactory, CustomerFactory, OrderFactory, UserFactory
 
 LOGIN = "302 to sign-in"  # anonymous on an HTML route
@@ -53,6 +54,11 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/sign-in/link/"): (400, 400, 400, 400),  # no email given
     ("GET", "/sign-in/link/{token}/"): (400, 400, 400, 400),  # not a real link
     ("POST", "/sign-in/link/{token}/"): (400, 400, 400, 400),
+    # OIDC (configured here, its provider unreachable): the button page, the start, the callback.
+    ("GET", "/sign-in/oidc/{provider_id}/"): (200, 200, 200, 200),
+    ("POST", "/sign-in/oidc/{provider_id}/"): (302, 302, 302, 302),  # back: provider unreachable
+    ("GET", "/sign-in/oidc/{provider_id}/callback/"): (302, 302, 302, 302),  # back: no state
+    ("POST", "/sign-in/oidc/{provider_id}/callback/"): (405, 405, 405, 405),
     ("GET", "/setup/"): (404, 404, 404, 404),  # gone once an admin exists
     ("POST", "/setup/"): (404, 404, 404, 404),
     ("GET", "/invitations/{token}/"): (404, 404, 404, 404),  # not a real invitation
@@ -287,6 +293,8 @@ class World:
 @pytest.fixture
 def world(db: None, settings: Any, tmp_path: Any) -> World:
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Sign-in through OIDC configured, with a provider that refuses connections at once.
+    oidc_settings_apply(settings, "http://127.0.0.1:9")
     users = {
         "viewer": UserFactory(role=Role.VIEWER),
         "marketer": UserFactory(role=Role.MARKETER),
@@ -339,7 +347,7 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
         "campaigns": {"pk": str(campaign.pk)},
         "imports": {"pk": str(upload.pk)},
         "u": {"token": unsubscribe_token(customer.pk)},
-        "sign-in": {"token": "not-a-real-link"},
+        "sign-in": {"token": "not-a-real-link", "provider_id": settings.OIDC_PROVIDER_ID},
         "invitations": {"token": "not-a-real-invitation"},
         "": by_name,
     }
