@@ -178,6 +178,7 @@ def raw_rows(batch: list[dict[str, Any]], ids: dict[str, int], stamp: str) -> Ra
             row["external_id"],
             ids[row["customer_external_id"]],
             row["amount"],
+            row["amount"],
             "INR",
             row["status"],
             datetime.fromisoformat(row["ordered_at"]).replace(tzinfo=None).isoformat(" "),
@@ -198,8 +199,9 @@ def raw_remove(label: str) -> None:
 
 def raw_insert(params: RawRows) -> None:
     sql = (
-        f"INSERT INTO {Order._meta.db_table} (external_id, customer_id, amount, currency, "
-        "status, ordered_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        f"INSERT INTO {Order._meta.db_table} (external_id, customer_id, amount, original_amount, "
+        "currency, status, ordered_at, created_at, updated_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, params)
