@@ -210,3 +210,24 @@ def test_a_viewer_revokes_its_own_token(client: Client) -> None:
     assert client.post(reverse("accounts:token_revoke", args=[token.id])).status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_a_token_opens_no_html_page_not_even_an_admins() -> None:
+    # Tokens are for the API: user management and every page need the browser session.
+    admin = AdminFactory()
+    colleague = UserFactory(role=Role.MARKETER)
+    _token, raw = api_token_create(user=admin, name="scripts")
+    token_client = Client(headers={"Authorization": f"Bearer {raw}"})
+
+    pages = [
+        ("get", reverse("accounts:settings")),
+        ("post", reverse("accounts:user_role", args=[colleague.pk])),
+        ("post", reverse("accounts:user_deactivate", args=[colleague.pk])),
+    ]
+    for method, url in pages:
+        response = getattr(token_client, method)(url, {"role": "admin"})
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("accounts:login"))
+    colleague.refresh_from_db()
+    assert (colleague.role, colleague.is_active) == (Role.MARKETER, True)
