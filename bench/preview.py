@@ -203,6 +203,7 @@ def generate_sqlite(path: str, *, customers: int, orders: int, seed: int) -> Non
         customer_id = buyers[int((rng.random() ** 1.6) * weights_cut)]
         roll = rng.random()
         status = "completed" if roll < 0.9 else ("cancelled" if roll < 0.95 else "refunded")
+        amount = f"{rng.randrange(100, 500_000) / 100:.2f}"
         order_batch.append(
             (
                 order_id,
@@ -210,7 +211,8 @@ def generate_sqlite(path: str, *, customers: int, orders: int, seed: int) -> Non
                 now_text,
                 f"ord-{order_id:08d}",
                 customer_id,
-                f"{rng.randrange(100, 500_000) / 100:.2f}",
+                amount,
+                amount,
                 "INR",
                 status,
                 stamp(rng.randrange(3 * 365 * 86400)),
@@ -254,7 +256,8 @@ def _insert_customers(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> No
 def _insert_orders(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
         "INSERT INTO customers_order (id, created_at, updated_at, external_id, customer_id,"
-        " amount, currency, status, ordered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " amount, original_amount, currency, status, ordered_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 
@@ -267,8 +270,8 @@ COPY_TABLES = {
     ],
     "customers_customertag": ["id", "customer_id", "name"],
     "customers_order": [
-        "id", "created_at", "updated_at", "external_id", "customer_id", "amount", "currency",
-        "status", "ordered_at",
+        "id", "created_at", "updated_at", "external_id", "customer_id", "amount",
+        "original_amount", "currency", "status", "ordered_at",
     ],
 }  # fmt: skip
 
@@ -303,7 +306,7 @@ def _pg_row(table: str, columns: list[str], row: tuple[Any, ...]) -> tuple[Any, 
             values[index] = value + "+00"
         elif column == "marketing_consent":
             values[index] = bool(value)
-        elif column in ("total_spend", "amount") and value is not None:
+        elif column in ("total_spend", "amount", "original_amount") and value is not None:
             values[index] = f"{Decimal(str(value)):.2f}"
     return tuple(values)
 
