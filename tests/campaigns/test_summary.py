@@ -130,7 +130,7 @@ def test_the_offline_summary_is_written_from_the_campaign_s_figures(
     assert campaign.summary["findings"] == [
         "39 customers were in the audience; 36 received the message, 0 failed and 0 were"
         " skipped (unsubscribed or cancelled before their batch).",
-        "2.8% of recipients bought within 14 days, for ₹250 (₹6.96 per recipient).",
+        "2.8% of recipients bought within 14 days, for ₹251 (₹6.96 per recipient).",
         "The 3 held-out customers spent ₹0 (₹0.00 each; 0% bought).",
         "The 14-day window is still open: revenue may still grow.",
     ]
