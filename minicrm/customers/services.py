@@ -29,7 +29,7 @@ Semantics callers rely on:
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -43,10 +43,9 @@ from minicrm.core.limits import (
     MAX_BATCH_ROWS,
     MAX_CUSTOMER_ORDERS,
     MAX_CUSTOMER_SPEND,
-    MAX_ORDER_AMOUNT,
 )
 
-from .currency import amount_at_rate, order_day, rate_missing_message, rates_for, shop_currency
+from .conversion import orders_convert
 from .ingestion import (
     BulkResult,
     CustomerByEmailRow,
@@ -412,7 +411,9 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
         customer_ids[key] = customer_id
         stored_stats[customer_id] = (_decimal(spend), count)
     room = _StatsRoom(stored_stats)
-    converted = _orders_convert(valid, stored_by_key)
+    converted = orders_convert(
+        valid, stored_currencies={key: stored[4] for key, stored in stored_by_key.items()}
+    )
 
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
@@ -510,45 +511,6 @@ def _orders_store(valid: list[tuple[int, OrderRow]]) -> BulkResult:
     )
     customer_stats_recompute(customer_ids=recompute, now=now, touch=True)
     return result
-
-
-def _orders_convert(
-    valid: list[tuple[int, OrderRow]], stored_by_key: dict[str, StoredOrder]
-) -> dict[int, tuple[str, Decimal] | RowError]:
-    """Each row's currency and amount in the shop currency, or the row error saying why not.
-
-    A row without a currency keeps its stored order's, or is in the shop currency. The rates
-    are looked up once per (currency, day) for the whole batch (minicrm.customers.currency).
-    """
-    shop = shop_currency()
-    converted: dict[int, tuple[str, Decimal] | RowError] = {}
-    foreign: list[tuple[int, OrderRow, str, date]] = []
-    for index, row in valid:
-        stored = stored_by_key.get(row.external_id)
-        currency = row.currency or (stored[4] if stored else shop)
-        if currency == shop:
-            converted[index] = (currency, row.amount)
-        else:
-            foreign.append((index, row, currency, order_day(row.ordered_at)))
-    if not foreign:
-        return converted
-    rates = rates_for({(currency, day) for _index, _row, currency, day in foreign}, lock=True)
-    for index, row, currency, day in foreign:
-        rate = rates[(currency, day)]
-        if rate is None:
-            converted[index] = RowError(index, "currency", rate_missing_message(currency, day))
-            continue
-        amount = amount_at_rate(row.amount, rate)
-        if amount > MAX_ORDER_AMOUNT:
-            converted[index] = RowError(
-                index,
-                "amount",
-                f"{row.amount:,} {currency} is {amount:,} {shop} at the rate of {day}, past "
-                f"the most an order can hold ({MAX_ORDER_AMOUNT:,}).",
-            )
-            continue
-        converted[index] = (currency, amount)
-    return converted
 
 
 def _decimal(value: Any) -> Decimal:
