@@ -91,7 +91,26 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+class AuditEventImmutableError(Exception):
+    """An audit event was about to be changed or deleted: the trail is append-only."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    # Bulk writes skip save() and delete(), so they are refused here as well.
+    def update(self, **kwargs: Any) -> int:
+        raise AuditEventImmutableError("Audit events cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditEventImmutableError("Audit events cannot be deleted.")
+
+
 class AuditEvent(models.Model):
+    """One thing someone did, appended once and never changed or deleted by the app.
+
+    Removing a user keeps their events: `actor` becomes NULL through Django's base manager,
+    which is a plain one on purpose (the refusals below are for the app's code paths).
+    """
+
     class Action(models.TextChoices):
         SIGN_IN = "sign_in", "Signed in"
         SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
@@ -124,11 +143,22 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects: ClassVar[models.Manager["AuditEvent"]] = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A set pk would let save() UPDATE an existing row, even on an unsaved instance.
+        if not self._state.adding or self.pk is not None:
+            raise AuditEventImmutableError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditEventImmutableError("Audit events cannot be deleted.")
 
 
 class Invitation(models.Model):

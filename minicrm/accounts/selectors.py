@@ -1,6 +1,9 @@
 """Reads for accounts."""
 
+from datetime import date, datetime, time, timedelta
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .models import ApiToken, AuditEvent, Invitation, Role, User
 
@@ -14,9 +17,36 @@ def api_token_list(*, user: User) -> QuerySet[ApiToken]:
     return tokens if user.has_role(Role.ADMIN) else tokens.filter(user=user)
 
 
-def audit_event_list(*, action: str = "") -> QuerySet[AuditEvent]:
-    events = AuditEvent.objects.select_related("actor")
-    return events.filter(action=action) if action else events
+def audit_event_list(
+    *,
+    action: str = "",
+    actor_id: int | None = None,
+    target: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events newest first; dates are whole days in the configured time zone, both included."""
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-pk")
+    if action:
+        events = events.filter(action=action)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    if target.strip():
+        events = events.filter(target__icontains=target.strip())
+    if date_from is not None:
+        events = events.filter(created_at__gte=_day_start(date_from))
+    if date_to is not None:
+        events = events.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
+    return events
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def audit_actor_list() -> QuerySet[User]:
+    """Everyone who can appear as an actor, for the audit filter's select."""
+    return User.objects.order_by("email").only("pk", "email", "full_name")
 
 
 def invitation_pending_list() -> QuerySet[Invitation]:

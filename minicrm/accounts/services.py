@@ -29,13 +29,15 @@ def audit_record(
     target: str = "",
     details: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
+    ip_address: str | None = None,
 ) -> AuditEvent:
+    """Append one event. `ip_address` is for services that get the address, not the request."""
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         action=action,
         target=target[:200],
         details=details or {},
-        ip_address=client_ip(request),
+        ip_address=client_ip(request) if request is not None else ip_address,
     )
 
 

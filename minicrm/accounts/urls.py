@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_users
+from . import views, views_audit, views_users
 
 app_name = "accounts"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("sign-out/", views.sign_out, name="logout"),
     path("setup/", views.first_admin, name="first_admin"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/audit/", views_audit.audit_page, name="audit"),
     path("settings/tokens/", views.token_create, name="token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("settings/invitations/", views_users.invitation_create_view, name="invitation_create"),

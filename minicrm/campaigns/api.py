@@ -10,6 +10,7 @@ from ninja import Body, Query, Router, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.accounts.services import client_ip
 from minicrm.core.errors import InvalidInputError
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
@@ -112,9 +113,14 @@ def preview_campaign(request: HttpRequest, campaign_id: Id) -> Any:
 def send_campaign(
     request: HttpRequest, campaign_id: Id, payload: Body[CampaignSendIn | None] = None
 ) -> Any:
-    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     scheduled_at = _schedule_checked(payload.scheduled_at if payload else None)
-    campaign_send(campaign_id=campaign_id, scheduled_at=scheduled_at)
+    campaign_send(
+        campaign_id=campaign_id,
+        scheduled_at=scheduled_at,
+        actor=user,
+        ip_address=client_ip(request),
+    )
     return Status(202, campaign_get(campaign_id=campaign_id))
 
 
@@ -124,8 +130,8 @@ def send_campaign(
     summary="Stop what is still waiting (marketer); what was sent stays sent",
 )
 def cancel_campaign(request: HttpRequest, campaign_id: Id) -> Any:
-    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    campaign_cancel(campaign_id=campaign_id)
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    campaign_cancel(campaign_id=campaign_id, actor=user, ip_address=client_ip(request))
     return campaign_get(campaign_id=campaign_id)
 
 

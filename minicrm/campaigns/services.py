@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from minicrm.accounts.models import User
+from minicrm.accounts.models import AuditEvent, User
+from minicrm.accounts.services import audit_record
 from minicrm.core.errors import ConflictError, InvalidInputError, NotFoundError
 from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
@@ -140,7 +141,13 @@ def campaign_update(*, campaign_id: int, **values: Any) -> Campaign:
 
 
 @transaction.atomic
-def campaign_send(*, campaign_id: int, scheduled_at: datetime | None = None) -> Campaign:
+def campaign_send(
+    *,
+    campaign_id: int,
+    scheduled_at: datetime | None = None,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> Campaign:
     """Send now, or schedule for `scheduled_at`. Only a draft can be sent: twice is a 409."""
     campaign = campaign_get_for_update(campaign_id=campaign_id)
     if campaign.status != Campaign.Status.DRAFT:
@@ -163,11 +170,44 @@ def campaign_send(*, campaign_id: int, scheduled_at: datetime | None = None) -> 
         campaign.launched_at = now
         _enqueue_launch(campaign.pk)
     campaign.save()
+    _audit_send(campaign, actor=actor, ip_address=ip_address)
     return campaign
 
 
+def campaign_audit_target(campaign: Campaign) -> str:
+    return f"Campaign “{campaign.name}” (#{campaign.pk})"
+
+
+def _audit_send(campaign: Campaign, *, actor: User | None, ip_address: str | None) -> None:
+    # The exact audience is drawn at launch, later; the segment's last count says its size now.
+    segment_size = (
+        Segment.objects.filter(pk=campaign.segment_id).values_list("last_count", flat=True).first()
+        if campaign.segment_id is not None
+        else None
+    )
+    details: dict[str, Any] = {
+        "segment": campaign.segment_name,
+        "channel": campaign.channel,
+        "audience_size": segment_size,
+    }
+    scheduled = campaign.status == Campaign.Status.SCHEDULED
+    if scheduled and campaign.scheduled_at is not None:
+        details["scheduled_at"] = campaign.scheduled_at.isoformat()
+    audit_record(
+        action=AuditEvent.Action.CAMPAIGN_SCHEDULED
+        if scheduled
+        else AuditEvent.Action.CAMPAIGN_SENT,
+        actor=actor,
+        target=campaign_audit_target(campaign),
+        details=details,
+        ip_address=ip_address,
+    )
+
+
 @transaction.atomic
-def campaign_cancel(*, campaign_id: int) -> Campaign:
+def campaign_cancel(
+    *, campaign_id: int, actor: User | None = None, ip_address: str | None = None
+) -> Campaign:
     """Stop what is still waiting: deliveries no batch holds are skipped; sent ones stay sent."""
     campaign = campaign_get_for_update(campaign_id=campaign_id)
     if campaign.status not in {Campaign.Status.SCHEDULED, Campaign.Status.SENDING}:
@@ -186,6 +226,13 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
     # Not a full save: the counters just moved in the database, this copy holds the old ones.
     campaign.save(update_fields=["status", "finished_at", "updated_at"])
     campaign.refresh_from_db()
+    audit_record(
+        action=AuditEvent.Action.CAMPAIGN_CANCELLED,
+        actor=actor,
+        target=campaign_audit_target(campaign),
+        details={"deliveries_skipped": skipped},
+        ip_address=ip_address,
+    )
     return campaign
 
 

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
+from minicrm.accounts.services import client_ip
 from minicrm.core.errors import ApplicationError, NotFoundError
 from minicrm.core.statement_timeout import (
     StatementTimeoutError,
@@ -156,7 +157,9 @@ def campaign_list_page(request: HttpRequest) -> HttpResponse:
 # ---- Composer -------------------------------------------------------------------------------
 
 
-def _composer_save(form: CampaignForm, campaign: Campaign | None, user: User) -> Campaign:
+def _composer_save(
+    form: CampaignForm, campaign: Campaign | None, user: User, *, ip_address: str | None
+) -> Campaign:
     """Save the draft, then send or schedule it if asked: one transaction, so a send refused
     (a 409, say) leaves nothing half done."""
     values = form.campaign_values()
@@ -167,10 +170,13 @@ def _composer_save(form: CampaignForm, campaign: Campaign | None, user: User) ->
         else:
             saved = campaign_update(campaign_id=campaign.pk, **values)
         if action == Action.SEND:
-            saved = campaign_send(campaign_id=saved.pk)
+            saved = campaign_send(campaign_id=saved.pk, actor=user, ip_address=ip_address)
         elif action == Action.SCHEDULE:
             saved = campaign_send(
-                campaign_id=saved.pk, scheduled_at=form.cleaned_data["scheduled_at"]
+                campaign_id=saved.pk,
+                scheduled_at=form.cleaned_data["scheduled_at"],
+                actor=user,
+                ip_address=ip_address,
             )
     return saved
 
@@ -202,7 +208,7 @@ def _composer_page(
     if form.is_bound:
         if form.is_valid():
             try:
-                saved = _composer_save(form, campaign, user)
+                saved = _composer_save(form, campaign, user, ip_address=client_ip(request))
             except ApplicationError as error:
                 field = FORM_FIELD_OF.get(error.field or "", error.field)
                 form.add_error(field if field in form.fields else None, error.message)
@@ -442,7 +448,9 @@ def campaign_log_fragment(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def campaign_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        campaign = campaign_cancel(campaign_id=pk)
+        user = request.user
+        assert isinstance(user, User)
+        campaign = campaign_cancel(campaign_id=pk, actor=user, ip_address=client_ip(request))
     except NotFoundError as error:
         raise Http404(error.message) from error
     except ApplicationError as error:

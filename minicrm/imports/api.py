@@ -10,6 +10,7 @@ from ninja.files import UploadedFile
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.accounts.services import client_ip
 from minicrm.core.errors import ApplicationError
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
@@ -83,7 +84,11 @@ def import_upload(
     if not kind and not mapping:
         raise ApplicationError("Give kind (customers or orders), or a mapping.", field="kind")
     created = import_create(
-        file=file, kind=kind or None, created_by=user, mapping=_mapping_field(mapping)
+        file=file,
+        kind=kind or None,
+        created_by=user,
+        mapping=_mapping_field(mapping),
+        ip_address=client_ip(request),
     )
     return Status(202, created)
 

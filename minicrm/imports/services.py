@@ -18,7 +18,8 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from minicrm.accounts.models import User
+from minicrm.accounts.models import AuditEvent, User
+from minicrm.accounts.services import audit_record
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
 from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.core.limits import MAX_WORK_RECOVERIES
@@ -85,6 +86,7 @@ def import_create(
     mapping: dict[str, Any] | str | None = None,
     enqueue: bool = True,
     await_mapping: bool = False,
+    ip_address: str | None = None,
 ) -> Import:
     """Store an uploaded CSV after checking its header, then queue its processing.
 
@@ -126,14 +128,35 @@ def import_create(
         )
         if stored_mapping:
             _mapping_remember(names, stored_mapping, created_by)
+        if status == Import.Status.QUEUED:
+            _audit_started(import_, actor=created_by, ip_address=ip_address)
         if enqueue and status == Import.Status.QUEUED:
             import_id = import_.pk
             transaction.on_commit(lambda: import_process_task.enqueue(import_id))
     return import_
 
 
+def _audit_started(import_: Import, *, actor: User | None, ip_address: str | None) -> None:
+    # Rows are counted by the worker, later; the file's size says how big the import is now.
+    audit_record(
+        action=AuditEvent.Action.IMPORT_STARTED,
+        actor=actor,
+        target=f"Import “{import_.original_filename}” (#{import_.pk})",
+        details={
+            "kind": import_.kind,
+            "file": import_.original_filename,
+            "bytes": import_.file.size,
+        },
+        ip_address=ip_address,
+    )
+
+
 def import_mapping_confirm(
-    *, import_id: int, mapping: dict[str, Any] | str, confirmed_by: User | None
+    *,
+    import_id: int,
+    mapping: dict[str, Any] | str,
+    confirmed_by: User | None,
+    ip_address: str | None = None,
 ) -> Import:
     """Start an import uploaded on the import page with the mapping the person confirmed; the
     mapping is remembered for files with the same header."""
@@ -154,6 +177,7 @@ def import_mapping_confirm(
         import_.status = Import.Status.QUEUED
         import_.save(update_fields=["kind", "mapping", "notes", "status", "updated_at"])
         _mapping_remember(names, import_.mapping, confirmed_by)
+        _audit_started(import_, actor=confirmed_by, ip_address=ip_address)
         transaction.on_commit(lambda: import_process_task.enqueue(import_id))
     return import_
 

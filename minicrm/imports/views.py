@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
+from minicrm.accounts.services import client_ip
 from minicrm.core.errors import ApplicationError
 
 from .columns import COLUMN_HELP, COLUMNS
@@ -150,7 +151,9 @@ def import_mapping_view(request: HttpRequest, pk: int) -> HttpResponse:
         posted = _mapping_posted(request)
         user = request.user if isinstance(request.user, User) else None
         try:
-            started = import_mapping_confirm(import_id=pk, mapping=posted, confirmed_by=user)
+            started = import_mapping_confirm(
+                import_id=pk, mapping=posted, confirmed_by=user, ip_address=client_ip(request)
+            )
         except ApplicationError as problem:
             error = problem.message
             kind = str(posted["kind"]) if posted["kind"] in Import.Kind.values else None

@@ -15,6 +15,7 @@ from ninja import Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.accounts.services import client_ip
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
 from minicrm.core.statement_timeout import statement_timeout, web_timeout_seconds
@@ -194,6 +195,7 @@ def create_segment(request: HttpRequest, payload: SegmentIn) -> Any:
             description=payload.description,
             rules=payload.rules,
             created_by=user,
+            ip_address=client_ip(request),
         )
     except RuleValidationError as error:
         return Status(422, rules_error_body(error))
@@ -211,13 +213,15 @@ def get_segment(request: HttpRequest, segment_id: Id) -> Any:
     summary="Change a segment's name, description or rules (marketer)",
 )
 def update_segment(request: HttpRequest, segment_id: Id, payload: SegmentPatch) -> Any:
-    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     try:
         segment_update(
             segment_id=segment_id,
             name=payload.name,
             description=payload.description,
             rules=payload.rules,
+            actor=user,
+            ip_address=client_ip(request),
         )
     except RuleValidationError as error:
         return Status(422, rules_error_body(error))
@@ -226,8 +230,8 @@ def update_segment(request: HttpRequest, segment_id: Id, payload: SegmentPatch) 
 
 @router.delete("/segments/{int:segment_id}", response={204: None}, summary="Delete a segment")
 def delete_segment(request: HttpRequest, segment_id: Id) -> Any:
-    require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    segment_delete(segment_id=segment_id)
+    user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
+    segment_delete(segment_id=segment_id, actor=user, ip_address=client_ip(request))
     return Status(204, None)
 
 

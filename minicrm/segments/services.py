@@ -8,7 +8,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from minicrm.accounts.models import User
+from minicrm.accounts.models import AuditEvent, User
+from minicrm.accounts.services import audit_record
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
 from minicrm.core.statement_timeout import (
     StatementTimeoutError,
@@ -51,6 +52,10 @@ def _clean_name(name: str, *, exclude_id: int | None = None) -> str:
     return name
 
 
+def segment_audit_target(segment: Segment) -> str:
+    return f"Segment “{segment.name}” (#{segment.pk})"
+
+
 def _enqueue_size(segment_id: int) -> None:
     transaction.on_commit(lambda: segment_size_record_task.enqueue(segment_id))
 
@@ -68,7 +73,12 @@ def _save_or_conflict(segment: Segment) -> None:
 
 @transaction.atomic
 def segment_create(
-    *, name: str, rules: object, created_by: User | None, description: str = ""
+    *,
+    name: str,
+    rules: object,
+    created_by: User | None,
+    description: str = "",
+    ip_address: str | None = None,
 ) -> Segment:
     """Create a segment. Raises RuleValidationError (bad rules) or ConflictError (name taken)."""
     group = parse_rules(rules)
@@ -80,6 +90,12 @@ def segment_create(
     )
     _save_or_conflict(segment)
     _count_at_save(segment, group)
+    audit_record(
+        action=AuditEvent.Action.SEGMENT_CREATED,
+        actor=created_by,
+        target=segment_audit_target(segment),
+        ip_address=ip_address,
+    )
     return segment
 
 
@@ -97,9 +113,12 @@ def segment_update(
     name: str | None = None,
     description: str | None = None,
     rules: object | None = None,
+    actor: User | None = None,
+    ip_address: str | None = None,
 ) -> Segment:
     """Change what is given; a rules change records a new size point in the background."""
     segment = segment_get_for_update(segment_id=segment_id)
+    before = {"name": segment.name, "description": segment.description}
     rules_changed = False
     group: RuleGroup | None = None
     if rules is not None:
@@ -114,6 +133,21 @@ def segment_update(
     _save_or_conflict(segment)
     if rules_changed and group is not None:
         _count_at_save(segment, group)
+    changed = [field for field, value in before.items() if getattr(segment, field) != value]
+    if rules_changed:
+        changed.append("rules")
+    # A save that changed nothing is not an event worth a line in the trail.
+    if changed:
+        details: dict[str, Any] = {"changed": changed}
+        if "name" in changed:
+            details["old_name"] = before["name"]
+        audit_record(
+            action=AuditEvent.Action.SEGMENT_CHANGED,
+            actor=actor,
+            target=segment_audit_target(segment),
+            details=details,
+            ip_address=ip_address,
+        )
     return segment
 
 
@@ -154,10 +188,20 @@ def _record_size(segment: Segment, *, day: date, size: int) -> SegmentSize:
 
 
 @transaction.atomic
-def segment_delete(*, segment_id: int) -> None:
-    deleted, _ = Segment.objects.filter(pk=segment_id).delete()
-    if not deleted:
+def segment_delete(
+    *, segment_id: int, actor: User | None = None, ip_address: str | None = None
+) -> None:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
         raise NotFoundError("No such segment.")
+    target = segment_audit_target(segment)  # before delete() clears the pk
+    segment.delete()
+    audit_record(
+        action=AuditEvent.Action.SEGMENT_DELETED,
+        actor=actor,
+        target=target,
+        ip_address=ip_address,
+    )
 
 
 def segment_size_record(*, segment_id: int, today: date | None = None) -> SegmentSize | None:

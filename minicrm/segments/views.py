@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from minicrm.accounts.models import Role, User
 from minicrm.accounts.permissions import role_required
+from minicrm.accounts.services import client_ip
 from minicrm.core.errors import ApplicationError, NotFoundError
 from minicrm.core.formatting import currency_symbol
 from minicrm.core.limits import MAX_RULE_CONDITIONS, MAX_RULE_DEPTH
@@ -265,6 +266,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
             description=data["description"],
             rules=data["rules"],
             created_by=user,
+            ip_address=client_ip(request),
         ),
     )
 
@@ -272,6 +274,8 @@ def segment_new(request: HttpRequest) -> HttpResponse:
 @role_required(Role.MARKETER)
 @require_http_methods(["GET", "POST"])
 def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
     segment = _segment_or_404(pk)
     return _builder_page(
         request,
@@ -286,6 +290,8 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
             name=data["name"],
             description=data["description"],
             rules=data["rules"],
+            actor=user,
+            ip_address=client_ip(request),
         ),
     )
 
@@ -294,7 +300,9 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        segment_delete(segment_id=pk)
+        user = request.user
+        assert isinstance(user, User)
+        segment_delete(segment_id=pk, actor=user, ip_address=client_ip(request))
     except NotFoundError as error:
         raise Http404(error.message) from error
     messages.success(request, "Segment deleted.")
