@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,21 @@ def shared_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]
     else:
         if not redis_available():
             pytest.skip("no Redis at 127.0.0.1:6379")
+        # Its own prefix, and only its own keys removed at the end (never FLUSHDB): other test
+        # runs may share this Redis database at the same time.
+        prefix = f"throttle-test-{uuid.uuid4().hex}"
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": "redis://127.0.0.1:6379/14",
-                "KEY_PREFIX": f"throttle-test-{time.time_ns()}",
+                "KEY_PREFIX": prefix,
             }
         }
+        yield request.param
+        client = redis.Redis(host="127.0.0.1", port=6379, db=14)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        return
     caches["default"].clear()
     yield request.param
     caches["default"].clear()

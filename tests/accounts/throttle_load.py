@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,14 +21,17 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
+import redis  # noqa: E402
 from django.contrib.auth.backends import ModelBackend  # noqa: E402
-from django.core.cache import caches  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 
 from minicrm.accounts.models import User  # noqa: E402
 
+REDIS_URL = "redis://127.0.0.1:6379/14"
+# Its own prefix, and only its own keys removed: other test runs may share this Redis database.
+REDIS_PREFIX = f"throttle-load-{uuid.uuid4().hex}"
 CACHES = {
     "database": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -35,8 +39,8 @@ CACHES = {
     },
     "redis": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:6379/14",
-        "KEY_PREFIX": f"throttle-load-{os.getpid()}",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_PREFIX,
     },
 }
 
@@ -70,11 +74,15 @@ def main(threads: int, backend: str) -> dict[str, Any]:
         finally:
             connection.close()
 
-    with override_settings(CACHES={"default": CACHES[backend]}):
-        caches["default"].clear()
-        with ThreadPoolExecutor(threads) as pool:
-            statuses = list(pool.map(guess, range(threads), timeout=120))
-        caches["default"].clear()
+    with (
+        override_settings(CACHES={"default": CACHES[backend]}),
+        ThreadPoolExecutor(threads) as pool,
+    ):
+        statuses = list(pool.map(guess, range(threads), timeout=120))
+    if backend == "redis":
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{REDIS_PREFIX}:*"):
+            client.delete(key)
     return {"statuses": sorted(statuses), "checks": checks}
 
 
