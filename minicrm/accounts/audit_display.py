@@ -39,6 +39,8 @@ def _value_text(key: str, value: Any) -> str:
         return "yes" if value else "no"
     if key == "bytes" and isinstance(value, int):
         return str(filesizeformat(value))
+    if key == "reason" and isinstance(value, str):
+        return value.replace("_", " ")  # codes such as "not_invited" read as words
     if key == "invitation":
         return f"#{value}"
     if isinstance(value, list):
