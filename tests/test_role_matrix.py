@@ -88,6 +88,10 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/settings/users/{user_id}/deactivate/"): (LOGIN, 403, 403, OK),
     ("GET", "/settings/users/{user_id}/reactivate/"): (LOGIN, 403, 403, 405),
     ("POST", "/settings/users/{user_id}/reactivate/"): (LOGIN, 403, 403, OK),
+    # --- Admin: the audit trail (read only, from the app and the API) -----------------------------
+    ("GET", "/settings/audit/"): (LOGIN, 403, 403, 200),
+    ("POST", "/settings/audit/"): (LOGIN, 403, 403, 405),
+    ("GET", "/api/v1/audit-events"): (401, 403, 403, 200),
     # --- Pages every role reads -------------------------------------------------------------------
     ("GET", "/"): (LOGIN, 200, 200, 200),
     ("POST", "/"): (LOGIN, 405, 405, 405),
