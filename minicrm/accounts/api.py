@@ -1,12 +1,13 @@
 """Account routes of the REST API: who am I, and the audit trail (read only, admins)."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from minicrm.core.pagination import PageParams, paginate
+from minicrm.core.params import FilterDate, Id
 
 from .models import AuditEvent, Role
 from .permissions import require_role
@@ -24,10 +25,10 @@ class MeOut(Schema):
 
 class AuditEventFilter(Schema):
     action: AuditEvent.Action | None = None
-    actor_id: int | None = Field(None, ge=1)
+    actor_id: Id | None = None
     target: str = Field("", max_length=200)
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: FilterDate | None = None
+    date_to: FilterDate | None = None
 
 
 class AuditEventOut(Schema):

@@ -3,6 +3,9 @@
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from minicrm.core.limits import MAX_FILTER_DATE, MIN_FILTER_DATE
 
 from .models import AuditEvent
 from .selectors import audit_actor_list
@@ -12,10 +15,22 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(
         required=False, choices=[("", "All actions"), *AuditEvent.Action.choices]
     )
-    actor = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    target = forms.CharField(required=False, max_length=200, strip=True)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Labels as the page shows them, so an error names the field the person sees.
+    actor = forms.TypedChoiceField(label="Who", required=False, coerce=int, empty_value=None)
+    target = forms.CharField(label="Target contains", required=False, max_length=200, strip=True)
+    # Bounded: a day near year 9999 would overflow the time zone conversion of the filter.
+    date_from = forms.DateField(
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(MIN_FILTER_DATE), MaxValueValidator(MAX_FILTER_DATE)],
+    )
+    date_to = forms.DateField(
+        label="To",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(MIN_FILTER_DATE), MaxValueValidator(MAX_FILTER_DATE)],
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

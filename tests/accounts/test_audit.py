@@ -418,10 +418,15 @@ def test_bad_filters_are_a_400_naming_the_field(admin_client: Client) -> None:
         reverse("accounts:audit"), {"date_from": "2026-03-02", "date_to": "2026-03-01"}
     )
     bad_action = admin_client.get(reverse("accounts:audit"), {"action": "hack"})
+    far = admin_client.get(reverse("accounts:audit"), {"date_to": "9999-12-31"})
+    stranger = admin_client.get(reverse("accounts:audit"), {"actor": "9223372036854775808"})
 
     assert bad_date.status_code == bad_range.status_code == bad_action.status_code == 400
-    assert "Date from: Enter a valid date." in bad_date.content.decode()
-    assert "Date to: The end date comes before the start date." in bad_range.content.decode()
+    assert far.status_code == stranger.status_code == 400
+    assert "To: Ensure this value is less than or equal to 2999-12-31." in far.content.decode()
+    assert "Who: Select a valid choice." in stranger.content.decode()
+    assert "From: Enter a valid date." in bad_date.content.decode()
+    assert "To: The end date comes before the start date." in bad_range.content.decode()
     assert "Action: Select a valid choice." in bad_action.content.decode()
 
 
@@ -512,12 +517,17 @@ def test_the_api_is_for_admins_only(api_client: Client, viewer_client: Client) -
 
 
 def test_the_api_names_a_bad_filter(admin_api: Client) -> None:
-    response = admin_api.get("/api/v1/audit-events?action=hack&date_from=soon")
+    response = admin_api.get(
+        "/api/v1/audit-events?action=hack&date_from=soon&date_to=9999-12-31"
+        "&actor_id=9223372036854775808"
+    )
 
     assert response.status_code == 422
     locations = [error["loc"] for error in response.json()["detail"]]
     assert ["query", "action"] in locations
     assert ["query", "date_from"] in locations
+    assert ["query", "date_to"] in locations
+    assert ["query", "actor_id"] in locations
 
 
 def test_the_api_has_no_write_method(admin_api: Client) -> None:

@@ -83,7 +83,7 @@ def test_every_operation_documents_every_error_body(document: dict[str, Any]) ->
                 assert "detail" in schemas[name]["required"]
             count += 1
 
-    assert count == 38
+    assert count == 39
     assert schemas["ErrorDetailOut"]["required"] == ["detail"]
     assert schemas["ValidationErrorOut"]["required"] == ["detail", "message"]
 
