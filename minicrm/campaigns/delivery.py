@@ -31,6 +31,7 @@ from .counters import counters_move
 from .delivery_outcomes import Written, deliveries_write
 from .models import Campaign, Delivery
 from .ratelimit import piece_size, rate_wait
+from .summary import summary_after_send
 from .templating import CUSTOMER_FIELDS, message_context, render
 from .unsubscribe import unsubscribe_token, unsubscribe_url
 
@@ -423,6 +424,9 @@ def _campaign_finish(campaign_id: int, token: str) -> str:
             Campaign.objects.filter(pk=campaign_id).update(
                 status=Campaign.Status.SENT, finished_at=timezone.now()
             )
+            # The marketer finds a first summary on the page, and a final one once the
+            # attribution window has closed (queued after this commit).
+            summary_after_send(campaign_id=campaign_id)
             return str(Campaign.Status.SENT)
         return str(campaign.status)
 

@@ -76,11 +76,30 @@ def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
 
 
 def sent_campaign(segment: Any, capture: Any, **values: Any) -> Campaign:
-    """A campaign sent through the tasks (log channel), every recipient delivered now."""
+    """A campaign sent through the tasks (log channel), every recipient delivered now.
+
+    The end of sending writes a first summary by itself; the offline narrator writes it here, so
+    a test's fake Gemini sees only the requests the test makes."""
     campaign = campaign_draft(segment, **values)
-    with capture(execute=True):
+    with override_settings(AI_PROVIDER="offline"), capture(execute=True):
         campaign_send(campaign_id=campaign.pk)
     return Campaign.objects.get(pk=campaign.pk)
+
+
+def test_the_end_of_sending_writes_a_summary_without_being_asked(
+    everyone, settings, django_capture_on_commit_callbacks
+):
+    settings.AI_PROVIDER = "offline"
+    CustomerFactory.create_batch(3)
+    campaign = campaign_draft(everyone)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_send(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.sent) == ("sent", 3)
+    assert (campaign.summary_status, campaign.summary_provider) == ("succeeded", "offline")
+    assert campaign.summary["figures"]["deliveries"]["sent"] == 3
 
 
 def summarised(campaign: Campaign, capture: Any) -> Campaign:
@@ -196,7 +215,8 @@ def test_transient_failures_stop_after_the_attempts_and_say_why(
     assert len(fake_gemini.requests) == 3  # INSIGHT_MAX_ATTEMPTS
     assert campaign.summary_status == "failed"
     assert "Gemini is unavailable (429" in campaign.summary_error
-    assert campaign.summary is None
+    # The summary written at the end of sending stays: a failed new one does not erase it.
+    assert (campaign.summary_provider, campaign.summary["figures"]["status"]) == ("offline", "sent")
 
 
 def test_a_refusal_fails_at_once_and_keeps_the_previous_summary(
@@ -280,7 +300,8 @@ def test_an_unexpected_error_fails_the_summary_with_the_reason(
 
     assert campaign.summary_status == "failed"
     assert campaign.summary_error == "The summary stopped unexpectedly: disk on fire"
-    assert campaign.summary is None
+    # The summary written at the end of sending stays: a failed new one does not erase it.
+    assert campaign.summary["figures"]["status"] == "sent"
 
 
 def test_the_sweep_fails_summaries_whose_worker_is_gone_and_leaves_live_ones(everyone):
