@@ -27,7 +27,6 @@ from django.conf import settings
 from django.core.cache import cache
 
 from minicrm.core.cache_counters import cache_count
-from minicrm.core.db_retry import atomic_with_retry
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,11 @@ def account_delay_seconds(*, attempts: int) -> int:
 
 
 def _count(key: str, *, window: int) -> int:
-    # On the database cache, MariaDB may pick one of many parallel first attempts as a deadlock
-    # victim (InnoDB's locks on a duplicate key); counting again in a fresh transaction is right.
-    return atomic_with_retry(lambda: cache_count(key, timeout=window))
+    # Not wrapped in a transaction of ours: `cache_count` makes the row before its own counting
+    # transaction and runs that one again if the database picks it as a deadlock victim. Inside
+    # one outer transaction, MariaDB's locks from the row's insert and the FOR UPDATE that
+    # follows deadlock under parallel first attempts, and no retry can happen inside it.
+    return cache_count(key, timeout=window)
 
 
 def login_attempt_reserve(*, email: str, ip: str | None) -> LoginAttempt:
