@@ -120,6 +120,7 @@ def shared_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.server_database  # the SQLite pass runs the file-database test below instead
 def test_forty_parallel_wrong_guesses_check_at_most_the_limit(
     shared_cache: str, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
