@@ -9,7 +9,6 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from minicrm.core.errors import ApplicationError
@@ -23,6 +22,7 @@ from .invitations import (
     invitation_revoke,
 )
 from .models import AuditEvent, Role, User
+from .oidc import oidc_configured
 from .permissions import role_required
 from .services import audit_record
 from .users import user_deactivate, user_reactivate, user_role_change
@@ -126,20 +126,6 @@ def user_reactivate_view(request: HttpRequest, user_id: int) -> HttpResponse:
     return redirect("accounts:settings")
 
 
-def _oidc_login_url() -> str:
-    """The identity provider's sign-in, when one is configured (its adapter accepts the
-    invitation of the email it vouches for)."""
-    if not getattr(settings, "OIDC_CLIENT_ID", ""):
-        return ""
-    try:
-        return reverse(
-            "openid_connect_login",
-            kwargs={"provider_id": getattr(settings, "OIDC_PROVIDER_ID", "google")},
-        )
-    except NoReverseMatch:
-        return ""
-
-
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
@@ -180,8 +166,7 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
         {
             "form": form,
             "invitation": invitation,
-            "oidc_login_url": _oidc_login_url(),
-            "oidc_provider_name": getattr(settings, "OIDC_PROVIDER_NAME", ""),
+            "oidc_configured": oidc_configured(),
         },
         status=400 if request.method == "POST" else 200,
     )

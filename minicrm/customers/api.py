@@ -134,9 +134,13 @@ class CustomerOut(Schema):
     tags: list[str]
     marketing_consent: bool
     signed_up_at: datetime | None
-    total_spend: Decimal
+    total_spend: Decimal = Field(
+        description="Sum of the completed orders, in the shop currency (MINICRM_CURRENCY)"
+    )
     order_count: int
-    avg_order_value: Decimal | None
+    avg_order_value: Decimal | None = Field(
+        description="total_spend / order_count in the shop currency; null without orders"
+    )
     first_order_at: datetime | None
     last_order_at: datetime | None
     created_at: datetime

@@ -372,7 +372,7 @@ def test_the_accept_page_offers_the_oidc_sign_in_when_configured(
 
     page = client.get(_path(link)).content.decode()
 
-    assert f'href="{oidc_path}"' in page
+    assert f'<form method="post" action="{oidc_path}"' in page  # straight to the provider
     assert "Sign in with Google" in page
 
 

@@ -188,6 +188,15 @@ def test_the_settings_page_shows_people_and_invitations_to_admins(
 
 
 @pytest.mark.parametrize("role", [Role.MARKETER, Role.VIEWER])
+def test_the_settings_page_promises_non_admins_only_what_they_get(db: None, role: Role) -> None:
+    page = _signed_in(UserFactory(role=role)).get(reverse("accounts:settings")).content.decode()
+
+    assert "Your API tokens and the AI provider." in page
+    assert "people" not in page.lower().split("<main", 1)[-1]
+    assert "audit log" not in page.lower().split("<main", 1)[-1]
+
+
+@pytest.mark.parametrize("role", [Role.MARKETER, Role.VIEWER])
 def test_people_routes_are_403_for_non_admins(role: Role, admin: User) -> None:
     person = UserFactory(role=role)
     target = UserFactory(role=Role.VIEWER)

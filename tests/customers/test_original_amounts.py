@@ -87,6 +87,9 @@ def test_the_api_schema_says_which_currency_each_amount_is_in(viewer_client: Cli
     assert "shop currency" in order["amount"]["description"]
     assert "currency" in order["original_amount"]["description"]
     assert set(schemas["OrderOut"]["required"]) >= {"amount", "original_amount", "currency"}
+    customer = schemas["CustomerOut"]["properties"]
+    assert "shop currency" in customer["total_spend"]["description"]
+    assert "shop currency" in customer["avg_order_value"]["description"]
 
 
 def test_the_orders_export_gives_both_amounts_and_both_currencies(
