@@ -16,11 +16,12 @@ from ninja import Field, Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
+from minicrm.core.csv_stream import csv_lines
 from minicrm.core.limits import MAX_BATCH_ROWS
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import FilterDate, Id
 
-from .exports import ORDER_EXPORT_COLUMNS, csv_lines, order_export_rows
+from .exports import ORDER_EXPORT_COLUMNS, order_export_rows
 from .ingestion import BulkResult
 from .models import Customer, Order
 from .selectors import (

@@ -4,13 +4,11 @@ Streamed in keyset pages of ids, so memory stays flat at any number of orders an
 cursor stays open between chunks. Cells a spreadsheet would run as a formula are quoted.
 """
 
-import csv
-from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from minicrm.core.formatting import shop_currency
 
@@ -28,24 +26,7 @@ ORDER_EXPORT_COLUMNS = (
     "original_amount",
     "currency",
 )
-# A leading =, +, -, @ (or a tab or carriage return) makes a spreadsheet run the cell.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 2000
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return timezone.localtime(value).isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def order_export_rows(
@@ -90,10 +71,3 @@ def _rows(orders: QuerySet[Order], *, shop: str, chunk_size: int) -> Iterator[tu
         for _id, external_id, customer, state, ordered_at, amount, original, currency in chunk:
             yield (external_id, customer, state, ordered_at, amount, shop, original, currency)
         last_id = chunk[-1][0]
-
-
-def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_cell(value) for value in row])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from minicrm.core.csv_stream import formula_defused
 from minicrm.core.errors import ApplicationError, NotFoundError
 
 from .mapping import ColumnMap, header_hash, mapping_check, mapping_guess
@@ -14,10 +15,6 @@ from .reader import header_names, rows_preview
 
 # Rows of the file shown on the mapping page, so a person sees what each column holds.
 PREVIEW_ROWS = 5
-
-# A spreadsheet treats a cell starting with one of these as a formula; the error report quotes
-# values from the uploaded file, so they are defused with a leading apostrophe.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def import_list() -> QuerySet[Import]:
@@ -60,8 +57,8 @@ def import_mapping_preview(*, import_: Import, kind: str | None = None) -> Mappi
 
 
 def _cell(value: object) -> str:
-    text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    # The error report quotes values from the uploaded file: defused like every CSV we write.
+    return formula_defused(str(value))
 
 
 def import_error_report(*, import_: Import) -> str:

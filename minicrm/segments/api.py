@@ -1,21 +1,20 @@
 """Segments routes of the REST API: live preview, saved segments, members and CSV export."""
 
-import csv
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
-from django.utils import timezone
 from django.utils.text import slugify
 from ninja import Query, Router, Schema, Status
 
 from minicrm.accounts.models import Role
 from minicrm.accounts.permissions import require_role
 from minicrm.accounts.services import client_ip
+from minicrm.core.csv_stream import csv_line, csv_lines
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
 from minicrm.core.statement_timeout import statement_timeout, web_timeout_seconds
@@ -38,9 +37,6 @@ from .services import segment_create, segment_delete, segment_update
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["segments"])
-
-# Cells starting with these would run as formulas when the CSV is opened in a spreadsheet.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RulesIn(Schema):
@@ -246,28 +242,6 @@ def segment_customers(request: HttpRequest, segment_id: Id, page: Query[PagePara
         return paginate(segment_members(segment=segment), page)
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, datetime):
-        return timezone.localtime(value).isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_cell(value) for value in row])
-
-
 INCOMPLETE_LINE = (
     "EXPORT INCOMPLETE: an error stopped the export after {rows} customers; this file is "
     "missing the rest. Download it again."
@@ -294,7 +268,7 @@ def export_lines(*, segment: Segment) -> Iterator[str]:
                 written += 1
         except Exception:
             logger.exception("The export of segment %s stopped after %s rows", segment.pk, written)
-            yield csv.writer(_Echo()).writerow([INCOMPLETE_LINE.format(rows=max(written, 0))])
+            yield csv_line([INCOMPLETE_LINE.format(rows=max(written, 0))])
             raise
 
     return stream()

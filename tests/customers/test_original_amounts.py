@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from minicrm.customers.exports import ORDER_EXPORT_COLUMNS, csv_lines, order_export_rows
+from minicrm.core.csv_stream import csv_lines
+from minicrm.customers.exports import ORDER_EXPORT_COLUMNS, order_export_rows
 from minicrm.customers.models import Customer, ExchangeRate
 from minicrm.customers.services import orders_bulk_upsert
 from tests.factories import CustomerFactory
