@@ -24,6 +24,7 @@ from minicrm.core.params import FilterDate, Id
 from .exports import ORDER_EXPORT_COLUMNS, order_export_rows
 from .ingestion import BulkResult
 from .models import Customer, Order
+from .rates import RatesResult
 from .selectors import (
     CUSTOMER_ORDERINGS,
     DEFAULT_CUSTOMER_ORDERING,
@@ -210,16 +211,21 @@ class OrderPageOut(Schema):
     count: int
 
 
-def _bulk_response(result: BulkResult) -> Status[dict[str, Any]]:
+def bulk_response(
+    result: BulkResult | RatesResult, *, noun: str = "row", **extra: Any
+) -> Status[dict[str, Any]]:
+    """The answer of every bulk upsert: the counts and row errors (200), or a 422 with a
+    `detail` when no row could be stored. `extra` adds keys of the endpoint's own."""
     body: dict[str, Any] = {
         "created": result.created,
         "updated": result.updated,
         "unchanged": result.unchanged,
         "errors": result.errors,
+        **extra,
     }
     if result.errors and not (result.created or result.updated or result.unchanged):
         rows = len({error.index for error in result.errors})
-        body["detail"] = f"No row was stored: {rows:,} row(s) have errors (see errors)."
+        body["detail"] = f"No {noun} was stored: {rows:,} row(s) have errors (see errors)."
         return Status(422, body)
     return Status(200, body)
 
@@ -237,7 +243,7 @@ def customers_bulk(
     """`?key=email` matches customers by email: a row needs no external_id (a new customer gets
     one derived from the email), and an existing customer with that email is updated."""
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return _bulk_response(customers_bulk_upsert(rows=payload.rows, key=key))
+    return bulk_response(customers_bulk_upsert(rows=payload.rows, key=key))
 
 
 @router.post(
@@ -253,7 +259,7 @@ def orders_bulk(
     """`?key=email`: each row names its customer by `customer_email` instead of
     `customer_external_id`."""
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
-    return _bulk_response(orders_bulk_upsert(rows=payload.rows, customer_key=key))
+    return bulk_response(orders_bulk_upsert(rows=payload.rows, customer_key=key))
 
 
 @router.get("/customers", response=CustomerPageOut, summary="Customers, searched and filtered")

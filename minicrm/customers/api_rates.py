@@ -18,7 +18,7 @@ from minicrm.core.limits import MAX_BATCH_ROWS
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
 
-from .api import BulkRowErrorOut
+from .api import BulkRowErrorOut, bulk_response
 from .models import ExchangeRate
 from .rate_selectors import rate_list, reconversion_get, reconversion_list
 from .rates import rates_upsert
@@ -101,18 +101,7 @@ class ReconversionPageOut(Schema):
 def rates_bulk(request: HttpRequest, payload: RatesIn) -> Status[dict[str, Any]]:
     user = require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     result = rates_upsert(rows=payload.rows, actor=user, source="api")
-    body: dict[str, Any] = {
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "errors": result.errors,
-        "reconversion_id": result.reconversion_id,
-    }
-    if result.errors and not (result.created or result.updated or result.unchanged):
-        rows = len({error.index for error in result.errors})
-        body["detail"] = f"No rate was stored: {rows:,} row(s) have errors (see errors)."
-        return Status(422, body)
-    return Status(200, body)
+    return bulk_response(result, noun="rate", reconversion_id=result.reconversion_id)
 
 
 @router.get("/rates", response=RatePageOut, summary="Exchange rates, newest day first")
