@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+
+from tests.production_env import production_env
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = "owner@example.com"
@@ -32,27 +33,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _production_env(var_dir: Path) -> dict[str, str]:
-    """This process's environment without its Django and database settings, plus what the
-    README's production section sets."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_", "REDIS_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        MINICRM_VAR_DIR=str(var_dir),
-        DATABASE_URL=f"sqlite:///{var_dir / 'minicrm.sqlite3'}",
-        DJANGO_SUPERUSER_EMAIL=EMAIL,
-        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 def _manage(env: dict[str, str], *arguments: str) -> str:
@@ -119,7 +99,7 @@ def _wait_until_serving(browser: Browser, server: subprocess.Popen[str], log: Pa
 
 def test_the_documented_production_start_serves_sign_in_and_pages(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
-    env = _production_env(var_dir)
+    env = production_env(var_dir, superuser=(EMAIL, PASSWORD))
     _manage(env, "vendor_assets")
     _manage(env, "migrate", "--noinput")
     _manage(env, "collectstatic", "--noinput")

@@ -1,15 +1,15 @@
 """Security headers on pages and API answers, a Content-Security-Policy with no inline
 allowances that the pages really keep, and a clean `check --deploy` under production settings."""
 
-import os
 import re
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from django.test import Client
+
+from tests.production_env import production_env
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "minicrm"
@@ -144,17 +144,7 @@ def test_the_policy_allows_the_oidc_provider_as_a_form_target(settings: object) 
 @pytest.mark.timeout(180)
 def test_check_deploy_is_clean_under_production_settings(tmp_path: Path) -> None:
     (tmp_path / "vendor").mkdir()  # where `manage.py vendor_assets` puts the front-end packages
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "MINICRM_", "REDIS_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="crm.example.com",
-        MINICRM_VAR_DIR=str(tmp_path),
-    )
+    env = production_env(tmp_path, hosts="crm.example.com")
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
