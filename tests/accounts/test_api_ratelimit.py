@@ -1,9 +1,5 @@
 """Per-token API rate limits: a fixed window per token, 429 with Retry-After past the limit."""
 
-import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +16,7 @@ from minicrm.accounts.models import Role, User
 from minicrm.accounts.services import api_token_create
 from minicrm.customers.models import Customer
 from tests.factories import UserFactory
+from tests.sqlite_file_load import sqlite_file_load
 
 LIMIT = 3
 # 10 s into a 60 s window: 50 s are left.
@@ -175,7 +172,6 @@ DATABASE_CACHE = {
     }
 }
 THREADS = 20
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,18 +203,6 @@ def test_parallel_requests_never_pass_the_limit_on_the_database_cache() -> None:
 @pytest.mark.once
 @pytest.mark.timeout(180)
 def test_parallel_requests_never_pass_the_limit_on_a_sqlite_file(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_")}
-    env.update(MINICRM_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings.test")
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "tests.accounts.ratelimit_load", str(THREADS), "5"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    result = sqlite_file_load("tests.accounts.ratelimit_load", str(THREADS), "5", var_dir=tmp_path)
 
     assert result["statuses"] == [200] * 5 + [429] * (THREADS - 5)

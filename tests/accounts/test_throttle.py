@@ -1,11 +1,7 @@
 """Sign-in throttling: parallel guesses stop at the limit, attackers never lock the owner out,
 the proxy header counts only behind our proxy, and the sign-in link always gets the owner in."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +22,7 @@ from django.urls import reverse
 from minicrm.accounts.client_address import client_ip
 from minicrm.accounts.models import AuditEvent, User
 from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
+from tests.sqlite_file_load import sqlite_file_load
 
 SIGN_IN = "/sign-in/"
 
@@ -158,22 +155,9 @@ def test_forty_parallel_wrong_guesses_check_at_most_the_limit(
 def test_forty_parallel_wrong_guesses_on_a_sqlite_file(tmp_path: Path, backend: str) -> None:
     if backend == "redis" and not redis_available():
         pytest.skip("no Redis at 127.0.0.1:6379")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_")}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'throttle.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="config.settings.test",
+    result = sqlite_file_load(
+        "tests.accounts.throttle_load", "40", backend, var_dir=tmp_path, timeout=230
     )
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "tests.accounts.throttle_load", "40", backend],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=230,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
 
     assert result["checks"] == 5
     assert result["statuses"] == [200] * 5 + [429] * 35

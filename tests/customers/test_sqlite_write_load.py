@@ -6,17 +6,13 @@ The in-memory test database cannot show locking, so tests/customers/sqlite_write
 in a subprocess on a fresh SQLite file.
 """
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from minicrm.core.db_errors import BUSY_MESSAGE
+from tests.sqlite_file_load import sqlite_file_load
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 12
 ROWS = 500
 SIZES = (str(CLIENTS), str(ROWS))
@@ -26,20 +22,12 @@ BUSY = {"detail": BUSY_MESSAGE}
 @pytest.mark.once
 @pytest.mark.timeout(180)
 def test_concurrent_batches_on_a_sqlite_file_wait_or_answer_503(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_")}
-    env.update(MINICRM_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings.test")
-    env.pop("MINICRM_SQLITE_BUSY_TIMEOUT", None)
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "tests.customers.sqlite_write_load", *SIZES],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
+    result = sqlite_file_load(
+        "tests.customers.sqlite_write_load",
+        *SIZES,
+        var_dir=tmp_path,
+        unset=("MINICRM_SQLITE_BUSY_TIMEOUT",),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
 
     # Writers queue for the lock: every batch is stored whole.
     assert result["busy_timeout"] == 60.0
