@@ -45,8 +45,8 @@ from minicrm.core.limits import (
     MAX_CUSTOMER_SPEND,
 )
 
-from .conversion import orders_convert
-from .ingestion import (
+from ..conversion import orders_convert
+from ..ingestion import (
     BulkResult,
     CustomerByEmailRow,
     CustomerRow,
@@ -57,8 +57,8 @@ from .ingestion import (
     rows_check_size,
     rows_validate,
 )
-from .models import Customer, CustomerTag, Order
-from .sql import (
+from ..models import Customer, CustomerTag, Order
+from ..sql import (
     chunks,
     column,
     datetime_adapter,
