@@ -235,13 +235,13 @@ def test_campaigns_tab_is_an_empty_state(marketer_client: Client, segment: Segme
     html = marketer_client.get(url, {"tab": "campaigns"}).content.decode()
     assert "No campaigns yet" in html
     assert f"/campaigns/new/?segment={segment.pk}" in html
-    assert 'href="?tab=campaigns" aria-selected="true"' in html
+    assert 'href="?tab=campaigns" aria-current="page"' in html
 
 
 def test_unknown_tab_falls_back_to_the_overview(marketer_client: Client, segment: Segment) -> None:
     url = reverse("segments:detail", args=[segment.pk])
     html = marketer_client.get(url, {"tab": "nope"}).content.decode()
-    assert 'href="?tab=overview" aria-selected="true"' in html
+    assert 'href="?tab=overview" aria-current="page"' in html
 
 
 def test_missing_segment_is_404(marketer_client: Client) -> None:

@@ -372,7 +372,6 @@
       head.append(el("button", {
         type: "button",
         class: "btn btn-ghost btn-sm rb-remove-group",
-        "aria-label": "Remove this group",
         onclick: () => removeItem(parent, parentItem),
       }, icon("trash-2"), el("span", { text: "Remove group" })));
     }
