@@ -36,7 +36,8 @@ from .selectors import (
     customer_tags,
     order_list,
 )
-from .services import customers_bulk_upsert, orders_bulk_upsert
+from .services.customers import customers_bulk_upsert
+from .services.orders import orders_bulk_upsert
 
 router = Router(tags=["customers"])
 

@@ -22,7 +22,9 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from .models import Customer, CustomerTag, Order
-from .services import CUSTOMER_FIELDS, ORDER_INSERT_FIELDS, STATS_FIELDS
+from .services.customers import CUSTOMER_FIELDS
+from .services.orders import ORDER_INSERT_FIELDS
+from .services.stats import STATS_FIELDS
 from .sql import datetime_adapter, executemany, insert_sql, json_adapter
 
 CHUNK_CUSTOMERS = 2000

@@ -22,7 +22,7 @@ from minicrm.core.limits import MAX_ORDER_AMOUNT
 
 from .currency import amount_at_rate, day_start, order_day, rates_for
 from .models import Order, RateReconversion
-from .services import customer_stats_recompute
+from .services.stats import customer_stats_recompute
 from .sql import datetime_adapter, executemany, update_sql
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from minicrm.customers.models import Customer
-from minicrm.customers.services import customer_stats_rebuild
+from minicrm.customers.services.stats import customer_stats_rebuild
 
 
 class Command(BaseCommand):
