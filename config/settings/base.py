@@ -8,6 +8,7 @@ import dj_database_url
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
+from minicrm.core.json_log import LOG_FORMATS, logging_config
 from minicrm.core.limits import MAX_REQUEST_BODY_BYTES
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every record and answer (a refused body too) carries the request's id.
+    "minicrm.core.request_id.RequestIdMiddleware",
     "minicrm.core.request_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files carry the headers too.
@@ -432,11 +435,11 @@ MINICRM_CHANNEL_RATES = {
 }
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# `plain` lines for a terminal, or `json` (production settings' default): one object a line with
+# time, level, logger, message and the request id; gunicorn's access lines get the same shape.
+MINICRM_LOG_FORMAT = os.environ.get("MINICRM_LOG_FORMAT", "plain")
+if MINICRM_LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"MINICRM_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}.")
+LOGGING = logging_config(
+    log_format=MINICRM_LOG_FORMAT, level=os.environ.get("DJANGO_LOG_LEVEL", "INFO")
+)
