@@ -1,13 +1,6 @@
-// The segment page: the delete confirmation dialog and the size-over-time chart.
+// The segment page: the size-over-time chart (the delete dialog opens through app.js).
 (function () {
   "use strict";
-
-  document.addEventListener("click", (event) => {
-    const opener = event.target.closest("[data-dialog-open]");
-    if (opener) document.getElementById(opener.dataset.dialogOpen).showModal();
-    const closer = event.target.closest("[data-dialog-close]");
-    if (closer) closer.closest("dialog").close();
-  });
 
   const canvas = document.getElementById("size-chart");
   const source = document.getElementById("size-history");

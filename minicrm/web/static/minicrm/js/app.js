@@ -67,9 +67,37 @@
 
   // Inline handlers (onsubmit=, onchange=) are refused by the Content-Security-Policy, so
   // forms say what they need with data attributes: a question to confirm, a select that submits.
+  // A form with data-confirm (the question), data-confirm-detail and data-confirm-action (the
+  // button's words) submits only after the shared dialog in base.html is confirmed.
+  const confirmDialog = document.getElementById("confirm-dialog");
   document.addEventListener("submit", function (event) {
     const form = event.target.closest("form[data-confirm]");
-    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+    if (!form || !confirmDialog) return;
+    if (form.dataset.confirmed === "yes") {
+      delete form.dataset.confirmed;
+      return;
+    }
+    event.preventDefault();
+    const submitter = event.submitter;
+    confirmDialog.querySelector("#confirm-dialog-title").textContent = form.dataset.confirm;
+    confirmDialog.querySelector("#confirm-dialog-detail").textContent = form.dataset.confirmDetail || "";
+    confirmDialog.querySelector("[data-confirm-button]").textContent = form.dataset.confirmAction || "Confirm";
+    confirmDialog.returnValue = "";
+    confirmDialog.addEventListener("close", function () {
+      if (confirmDialog.returnValue !== "confirm") return;
+      form.dataset.confirmed = "yes";
+      form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+    }, { once: true });
+    confirmDialog.showModal();
+  });
+
+  // Dialogs on a page open from a button naming them (data-dialog-open) and close from one inside
+  // (data-dialog-close); Escape closes them too.
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest("[data-dialog-open]");
+    if (opener) document.getElementById(opener.dataset.dialogOpen).showModal();
+    const closer = event.target.closest("[data-dialog-close]");
+    if (closer) closer.closest("dialog").close();
   });
   document.addEventListener("change", function (event) {
     const field = event.target.closest("[data-autosubmit]");
