@@ -128,6 +128,12 @@ DATABASES = {
     )
 }
 _engine = DATABASES["default"]["ENGINE"]
+# PostgreSQL connection pooling: on with DATABASE_POOL=true (production settings' default) or when
+# a pool size is given; ignored on SQLite and MariaDB, which keep their connections as above.
+DATABASE_POOL = env_bool(
+    "DATABASE_POOL",
+    bool(os.environ.get("DATABASE_POOL_MIN_SIZE") or os.environ.get("DATABASE_POOL_MAX_SIZE")),
+)
 if _engine == "django.db.backends.sqlite3":
     # WAL + busy timeout + IMMEDIATE transactions: the web server and the worker share the file
     # without "database is locked" errors (DESIGN.md, "The flow").
@@ -155,6 +161,17 @@ elif _engine == "django.db.backends.mysql":
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES', time_zone='+00:00'",
     }
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+elif _engine == "django.db.backends.postgresql" and DATABASE_POOL:
+    # A pool per process (psycopg_pool): a request borrows a checked connection and gives it back,
+    # instead of keeping its own for CONN_MAX_AGE (Django refuses both at once). A sync gunicorn
+    # worker uses one at a time; the rest cover threads such as the snapshot's background build.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "1")),
+        "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "4")),
+        # Seconds a request waits for a free connection before failing (503 on /readyz).
+        "timeout": 10.0,
+    }
 if os.environ.get("DATABASE_TEST_NAME"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["DATABASE_TEST_NAME"]
 

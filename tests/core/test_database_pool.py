@@ -1,0 +1,97 @@
+"""PostgreSQL connection pooling under production settings: on by default (CONN_MAX_AGE 0, as
+Django requires), sized from the environment, off with DATABASE_POOL=false; and on a real server
+a connection given back is the one the next query gets (same backend process)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import service_url
+from tests.production_env import production_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.once
+
+SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+db = settings.DATABASES["default"]
+print(json.dumps({"conn_max_age": db["CONN_MAX_AGE"], "pool": db["OPTIONS"].get("pool")}))
+"""
+
+# Three queries, each on a connection closed (given back) after it: the server's process id
+# tells whether the pool handed the same connection back.
+QUERIES = """
+import json, django
+django.setup()
+from django.db import connection
+pids = []
+for _ in range(3):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pids.append(cursor.fetchone()[0])
+    connection.close()
+print(json.dumps({"pids": pids, "pool": type(connection.pool).__name__}))
+"""
+
+
+def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return answer
+
+
+def _postgres_env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    return {**production_env(tmp_path), "DATABASE_URL": url, **extra}
+
+
+def test_production_settings_pool_postgresql_connections(tmp_path: Path) -> None:
+    # Settings only: nothing connects, so no server is needed.
+    url = "postgres://crm@127.0.0.1:5432/crm"
+
+    default = _run(SETTINGS, _postgres_env(tmp_path, url))
+    sized = _run(
+        SETTINGS,
+        _postgres_env(tmp_path, url, DATABASE_POOL_MIN_SIZE="2", DATABASE_POOL_MAX_SIZE="8"),
+    )
+    off = _run(SETTINGS, _postgres_env(tmp_path, url, DATABASE_POOL="false"))
+
+    assert default == {
+        "conn_max_age": 0,
+        "pool": {"min_size": 1, "max_size": 4, "timeout": 10.0},
+    }
+    assert sized["pool"] == {"min_size": 2, "max_size": 8, "timeout": 10.0}
+    assert off == {"conn_max_age": 60, "pool": None}
+
+
+def test_sqlite_keeps_its_own_connections_under_production_settings(tmp_path: Path) -> None:
+    answer = _run(SETTINGS, production_env(tmp_path))
+
+    assert answer == {"conn_max_age": 0, "pool": None}
+
+
+def test_a_pooled_connection_is_reused_on_a_real_server(tmp_path: Path) -> None:
+    url = service_url("MINICRM_TEST_POSTGRES_URL", "PostgreSQL")
+
+    pooled = _run(QUERIES, _postgres_env(tmp_path, url))
+    unpooled = _run(QUERIES, _postgres_env(tmp_path, url, DATABASE_POOL="false"))
+
+    assert pooled["pool"] == "ConnectionPool"
+    assert len(set(pooled["pids"])) == 1, pooled  # one connection, borrowed three times
+    assert unpooled["pool"] == "NoneType"
+    assert len(set(unpooled["pids"])) == 3, unpooled  # closing really closed it
