@@ -15,7 +15,7 @@ from minicrm.accounts.models import User
 from minicrm.customers.models import Customer
 from minicrm.segments.compiler import today_in_zone
 from minicrm.segments.models import Segment, SegmentSize
-from minicrm.segments.rules import FIELDS
+from minicrm.segments.rules import FIELDS, parse_rules
 from minicrm.segments.services import rules_hash, segment_create
 from minicrm.segments.views import builder_meta
 from tests.factories import CustomerFactory
@@ -68,7 +68,10 @@ def people(db: None) -> dict[str, Customer]:
 @pytest.fixture
 def segment(marketer: User) -> Segment:
     return segment_create(
-        name="Big spenders", description="Over a thousand", rules=BIG_SPENDERS, created_by=marketer
+        name="Big spenders",
+        description="Over a thousand",
+        rules=parse_rules(BIG_SPENDERS),
+        created_by=marketer,
     )
 
 
@@ -193,6 +196,23 @@ def test_detail_overview_shows_rules_in_words_history_and_insights_slot(
     assert "vendor/chart.umd.min.js" in html
     assert f'href="{reverse("segments:edit", args=[segment.pk])}"' in html
     assert 'id="delete-dialog"' in html
+
+
+def test_detail_with_one_day_of_history_shows_the_number_not_a_chart(
+    marketer_client: Client, segment: Segment
+) -> None:
+    SegmentSize.objects.filter(segment=segment).delete()
+    SegmentSize.objects.create(
+        segment=segment,
+        day=today_in_zone(),
+        rules_hash=rules_hash(segment.rules),
+        counted_at=timezone.now(),
+        size=12345,
+    )
+    html = marketer_client.get(reverse("segments:detail", args=[segment.pk])).content.decode()
+    assert '<p class="seg-size-number">12,345</p>' in html
+    assert "the chart starts on the second day" in html
+    assert 'id="size-chart"' not in html
 
 
 def test_detail_without_history_shows_an_empty_chart_state(
