@@ -246,7 +246,7 @@ def test_members_tab_pages_through_members_and_links_the_export(
     assert "member26@example.com" in second
     assert "Outsider" not in first + second
     assert "1\u201325 of 27" in first
-    assert 'href="?tab=members&page=2"' in first
+    assert 'href="?tab=members&amp;page=2"' in first
     assert f'href="/api/v1/segments/{segment.pk}/export"' in first
 
 
