@@ -358,9 +358,11 @@ MINICRM_LOCALE = os.environ.get(
 ).strip()
 # How many days before an order's date its currency's latest rate may be, for want of one that day.
 MINICRM_RATE_MAX_AGE_DAYS = int(os.environ.get("MINICRM_RATE_MAX_AGE_DAYS", "7"))
-# Live previews count on an in-process columnar copy of the customer stats (DuckDB), refreshed
-# from the updated_at watermark before each preview so counts stay exact (DESIGN.md, Scale).
+# Live previews count on a columnar copy of the customer stats (DuckDB over memory-mapped Arrow
+# files), refreshed from the updated_at watermark before each preview so counts stay exact
+# (DESIGN.md, Scale). One copy per machine, in MINICRM_SNAPSHOT_DIR, shared by every process.
 MINICRM_PREVIEW_SNAPSHOT = env_bool("MINICRM_PREVIEW_SNAPSHOT", True)
+MINICRM_SNAPSHOT_DIR = Path(os.environ.get("MINICRM_SNAPSHOT_DIR", VAR_DIR / "snapshot"))
 # Seconds one statement of a segment preview, size, members page, export or facts may run before
 # the database stops it (a clear error for that request or task, minicrm.core.statement_timeout).
 MINICRM_WEB_STATEMENT_TIMEOUT = float(os.environ.get("MINICRM_WEB_STATEMENT_TIMEOUT", "10"))

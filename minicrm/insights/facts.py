@@ -25,7 +25,7 @@ from minicrm.core.statement_timeout import statement_timeout, worker_timeout_sec
 from minicrm.customers.models import Customer, Order
 from minicrm.segments.compiler import customers_matching, day_start, today_in_zone
 from minicrm.segments.rules import RuleGroup
-from minicrm.segments.snapshot import CustomerSnapshot, shared_snapshot
+from minicrm.segments.snapshot import CustomerSnapshot, snapshot_ready_or_start_build
 
 from .facts_duck import snapshot_facts
 from .figures import (
@@ -47,7 +47,7 @@ __all__ = [
     "ORDER_COUNT_BUCKETS",
     "RECENCY_BUCKETS",
     "base_figures",
-    "facts_snapshot",
+    "facts_snapshot_or_start_build",
     "members_facts",
     "rules_facts",
     "snapshot_facts",
@@ -64,29 +64,29 @@ def rules_facts(
 ) -> dict[str, Any]:
     """Facts for the customers a rule tree (a segment) selects.
 
-    From the columnar snapshot when one is given, or enabled and loaded in this process (see
-    `facts_snapshot`), and it holds the orders the trend needs; from SQL otherwise. Both give
-    the same facts.
+    From the columnar snapshot when one is given, or enabled and ready (see
+    `facts_snapshot_or_start_build`), and it holds the orders the trend needs; from SQL
+    otherwise. Both give the same facts.
 
     Every query runs under the worker's statement timeout (or the caller's, if shorter): past
     it, StatementTimeoutError, which fails the insight with that reason."""
     today = today or today_in_zone()
     if snapshot is None:
-        snapshot = facts_snapshot()
+        snapshot = facts_snapshot_or_start_build()
     with statement_timeout(worker_timeout_seconds()):
         if snapshot is not None and snapshot.holds_orders_since(trend_bounds(today)[0]):
             return snapshot_facts(snapshot=snapshot, rules=rules, today=today)
         return members_facts(members=customers_matching(rules, today=today), today=today)
 
 
-def facts_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
-    """The process's columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT), refreshed, or
-    None. The first call starts loading it in the background; until it is loaded facts come
+def facts_snapshot_or_start_build(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
+    """The machine's columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT), refreshed, or
+    None. While none is ready it starts building one in a background thread and facts come
     from SQL, unless the caller waits `wait_seconds` for it (the worker does: at a million
-    customers the load takes about as long as one segment's SQL facts with a cold base)."""
+    customers a build takes about as long as one segment's SQL facts with a cold base)."""
     if not settings.MINICRM_PREVIEW_SNAPSHOT:
         return None
-    return shared_snapshot(wait_seconds=wait_seconds)
+    return snapshot_ready_or_start_build(wait_seconds=wait_seconds)
 
 
 def members_facts(*, members: QuerySet[Customer], today: date | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.segments.rules import RuleValidationError, parse_rules
 from minicrm.segments.selectors import segment_get
 
-from .facts import facts_snapshot, rules_facts
+from .facts import facts_snapshot_or_start_build, rules_facts
 from .models import Insight
 from .providers import (
     ParseResult,
@@ -181,7 +181,7 @@ def _generate(insight: Insight, *, may_retry: bool) -> Insight:
         insight.provider, insight.model = provider.name, provider.model
         insight.facts = rules_facts(
             rules=parse_rules(insight.rules),
-            snapshot=facts_snapshot(wait_seconds=snapshot_wait_seconds()),
+            snapshot=facts_snapshot_or_start_build(wait_seconds=snapshot_wait_seconds()),
         )
         content = provider.insight(insight.facts)
     except ProviderTransientError as error:

@@ -17,7 +17,7 @@ from .compiler import compile_rules, customers_matching, today_in_zone
 from .describe import condition_describe, rules_describe
 from .models import Segment, SegmentSize
 from .rules import ATTRIBUTE_KEY, RuleGroup, parse_rules, rule_tree_list_items
-from .snapshot import CustomerSnapshot, shared_snapshot
+from .snapshot import CustomerSnapshot, snapshot_ready_or_start_build
 
 SAMPLE_SIZE = 10
 SAMPLE_FIELDS = (
@@ -117,11 +117,12 @@ def _sample_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def preview_snapshot() -> CustomerSnapshot | None:
-    """The columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT) and loaded, else None."""
+def preview_snapshot_or_start_build() -> CustomerSnapshot | None:
+    """The columnar snapshot when enabled (MINICRM_PREVIEW_SNAPSHOT) and ready, else None (use
+    SQL). Never waits: while no copy is ready it starts building one in a background thread."""
     if not settings.MINICRM_PREVIEW_SNAPSHOT:
         return None
-    return shared_snapshot()
+    return snapshot_ready_or_start_build()
 
 
 def _sample_rows(customers: QuerySet[Customer]) -> list[dict[str, Any]]:
@@ -152,7 +153,7 @@ def segment_preview(
     just before), the SQL compiler otherwise.
     """
     day = today or today_in_zone()
-    snapshot = snapshot or preview_snapshot()
+    snapshot = snapshot or preview_snapshot_or_start_build()
     if snapshot is not None:
         return {
             "count": snapshot.count(rules, today=day),
@@ -183,7 +184,7 @@ def segment_funnel(
             labels.append(condition_describe(node))
     if not labels:
         return []
-    snapshot = snapshot or preview_snapshot()
+    snapshot = snapshot or preview_snapshot_or_start_build()
     if snapshot is not None:
         counts = snapshot.funnel_counts(rules, today=day)
     else:

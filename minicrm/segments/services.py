@@ -20,7 +20,7 @@ from minicrm.core.statement_timeout import (
 from .compiler import customers_matching, today_in_zone
 from .models import Segment, SegmentSize, SegmentSizeSchedule
 from .rules import RuleGroup, parse_rules
-from .selectors import preview_snapshot
+from .selectors import preview_snapshot_or_start_build
 from .tasks import segment_size_record_task, segment_sizes_daily_task
 
 NAME_MAX_LENGTH = 120
@@ -158,7 +158,7 @@ def _count_at_save(segment: Segment, group: RuleGroup) -> None:
     the day's point of the size history, as it did, off the request."""
     _enqueue_size(segment.pk)
     try:
-        snapshot = preview_snapshot()  # None while it loads: a save never waits for it
+        snapshot = preview_snapshot_or_start_build()  # None until ready: a save never waits
         with statement_timeout(SAVE_COUNT_SECONDS):
             if snapshot is not None:
                 size: int | None = snapshot.count(group, today=today_in_zone())

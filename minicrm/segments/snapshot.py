@@ -1,13 +1,20 @@
-"""An in-process columnar copy of the customer stats (DuckDB) for fast, exact live previews
-and segment facts.
+"""A columnar copy of the customer stats (DuckDB over memory-mapped Arrow files) for fast, exact
+live previews and segment facts: one copy per machine, shared by every process.
 
 DESIGN.md, "Scale": at a million customers a row-store database scans too slowly to count an
 arbitrary rule within a keystroke's budget, while a column store counts it in milliseconds.
-This module keeps such a copy per process and brings it up to date before every preview from
-the `updated_at` watermark (every write to a customer, its stats or its tags moves
-`updated_at`), so counts stay exact. The SQL compiler stays the source of truth for saved
-segments, members, exports and campaigns; the property tests check both select the same
-customers.
+One process at a time writes a *generation* of the copy to MINICRM_SNAPSHOT_DIR
+(`snapshot_file`); every process memory-maps the current one (the pages live once, in the OS
+page cache) and keeps only a small private *delta*: the customers changed or deleted since the
+generation's `updated_at` watermark and the orders since its top order id. The views
+`customers`, `tags` and `recent_orders` show the generation with the delta applied, so the SQL
+of `duck_where` and the facts reads one table each. The delta is brought up to date before
+every use (every write to a customer, its stats or its tags moves `updated_at`), so counts stay
+exact; when it grows or ages, a process writes the next generation from the current one plus
+its delta (seconds), and the others switch to it at their next refresh. No request waits for a
+copy: while none is ready, callers use SQL and one process builds it in the background. The SQL
+compiler stays the source of truth for saved segments, members, exports and campaigns; the
+property tests check both select the same customers.
 
 Values are stored pre-normalised so the SQL here is plain integer and string comparison: money
 as whole cents, instants as microseconds since the epoch (UTC), text also in ASCII lower case
@@ -24,14 +31,17 @@ theirs at the reconcile.
 
 import csv
 import logging
+import shutil
 import tempfile
 import threading
 import time as clock
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import BigIntegerField, Count, TextField
 from django.db.models.expressions import RawSQL
@@ -44,6 +54,19 @@ from minicrm.customers.models import Customer, CustomerTag, Order
 from .compiler import day_start, today_in_zone
 from .duck_where import CODED_TEXT, Where, ascii_lower, cents, micros
 from .rules import RuleGroup
+from .snapshot_file import (
+    TABLES,
+    Manifest,
+    build_lock,
+    build_running,
+    generation_applied,
+    generation_applied_write,
+    generation_current,
+    generation_open,
+    generation_publish,
+    generation_start,
+    generation_write,
+)
 
 try:
     import duckdb
@@ -52,7 +75,14 @@ except ImportError:  # pragma: no cover - duckdb is optional; previews then use 
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CustomerSnapshot", "cents", "micros", "shared_snapshot"]
+__all__ = [
+    "CustomerSnapshot",
+    "cents",
+    "generation_build",
+    "micros",
+    "snapshot_ready_or_start_build",
+    "snapshot_state",
+]
 # The most common tags get one bit each of `tag_bits`; other tags use the `tags` table.
 TAG_BITS = 63
 
@@ -61,11 +91,16 @@ TAG_BITS = 63
 WATERMARK_OVERLAP = timedelta(minutes=2)
 # Deletions leave no `updated_at`; the id sets are compared this often.
 RECONCILE_EVERY_SECONDS = 30.0
-# Above this many changed rows a refresh reloads everything (cheaper than row-by-row upserts).
+# Above this many changed rows a delta costs more than a new generation: the process answers
+# from SQL while one is built from the database (an explicit `refresh()` rebuilds at once).
 FULL_RELOAD_ABOVE = 50_000
-# Above this many new orders (by id) a refresh reloads everything too.
+# Above this many new orders (by id) likewise.
 FULL_RELOAD_ABOVE_ORDERS = 500_000
-# After a failed load, callers use SQL for this long before a new load is tried: a load costs
+# A process writes the next generation from the current one plus its delta (which the others
+# then need not hold) once the delta holds this many rows, or has held new changes this long.
+COMPACT_ABOVE_ROWS = 20_000
+COMPACT_AFTER_SECONDS = 10.0
+# After a failed build, callers use SQL for this long before a new build is tried: a build costs
 # seconds of CPU at scale, and a cause that persists must not turn every preview into one.
 LOAD_RETRY_SECONDS = 300.0
 # Completed orders kept in `recent_orders`: the insight trend reads the last 2 x 90 days; the
@@ -74,6 +109,12 @@ LOAD_RETRY_SECONDS = 300.0
 RECENT_ORDER_DAYS = 2 * 90 + 30
 # Customers per query when their recent orders are read again (an IN list of ids).
 ORDER_READ_CHUNK = 2_000
+# Each process's DuckDB holds only the delta and the working memory of a query: the generation
+# is scanned from the mapped files. Two threads: the cores are shared with the web workers.
+DUCK_MEMORY_LIMIT = "256MB"
+DUCK_THREADS = 2
+# Rows per Arrow record batch when a generation is written.
+BATCH_ROWS = 122_880
 
 COLUMNS = (
     "id",
@@ -90,8 +131,9 @@ COLUMNS = (
     # The attributes as the database's JSON text (see `_stream`), not decoded into Python.
     "attributes_text",
 )
+# The delta tables (the generation's files hold the same columns in the same order).
 SCHEMA = """
-CREATE OR REPLACE TABLE customers (
+CREATE OR REPLACE TABLE delta_customers (
     id BIGINT PRIMARY KEY, cents BIGINT NOT NULL, order_count BIGINT NOT NULL,
     first_order_at BIGINT, last_order_at BIGINT, signed_up_at BIGINT,
     city VARCHAR NOT NULL, country VARCHAR NOT NULL, email VARCHAR NOT NULL,
@@ -99,11 +141,31 @@ CREATE OR REPLACE TABLE customers (
     city_code INTEGER NOT NULL, country_code INTEGER NOT NULL, tag_bits BIGINT NOT NULL,
     marketing_consent BOOLEAN NOT NULL, unsubscribed BOOLEAN NOT NULL, attributes VARCHAR
 );
-CREATE OR REPLACE TABLE tags (customer_id BIGINT NOT NULL, name VARCHAR NOT NULL);
-CREATE OR REPLACE TABLE recent_orders (
+CREATE OR REPLACE TABLE delta_tags (customer_id BIGINT NOT NULL, name VARCHAR NOT NULL);
+CREATE OR REPLACE TABLE delta_recent_orders (
     id BIGINT NOT NULL, customer_id BIGINT NOT NULL, ordered_at BIGINT NOT NULL,
     cents BIGINT NOT NULL
 );
+-- Customers whose generation rows no longer hold: changed (their rows are in the delta) or gone.
+CREATE OR REPLACE TABLE changed (id BIGINT PRIMARY KEY);
+"""
+# The views the queries read: the generation alone while the delta is empty (the common case:
+# no join), else its rows of unchanged customers and the delta's.
+VIEWS_PLAIN = """
+CREATE OR REPLACE VIEW customers AS SELECT * FROM base_customers;
+CREATE OR REPLACE VIEW tags AS SELECT * FROM base_tags;
+CREATE OR REPLACE VIEW recent_orders AS SELECT * FROM base_recent_orders;
+"""
+VIEWS_DELTA = """
+CREATE OR REPLACE VIEW customers AS
+    SELECT b.* FROM base_customers b ANTI JOIN changed c ON b.id = c.id
+    UNION ALL SELECT * FROM delta_customers;
+CREATE OR REPLACE VIEW tags AS
+    SELECT b.* FROM base_tags b ANTI JOIN changed c ON b.customer_id = c.id
+    UNION ALL SELECT * FROM delta_tags;
+CREATE OR REPLACE VIEW recent_orders AS
+    SELECT b.* FROM base_recent_orders b ANTI JOIN changed c ON b.customer_id = c.id
+    UNION ALL SELECT * FROM delta_recent_orders;
 """
 CSV_COLUMNS = (
     "{'id': 'BIGINT', 'cents': 'BIGINT', 'order_count': 'BIGINT', 'first_order_at': 'BIGINT', "
@@ -118,7 +180,6 @@ ORDER_COLUMNS = ("id", "customer_id", "ordered_at", "amount")
 ORDER_CSV_COLUMNS = (
     "{'id': 'BIGINT', 'customer_id': 'BIGINT', 'ordered_at': 'BIGINT', 'cents': 'BIGINT'}"
 )
-
 
 # Databases whose SQL here turns `ordered_at` into microseconds since the epoch (UTC) and
 # `amount` into whole cents (at millions of rows, converting in Python is most of a load).
@@ -168,18 +229,49 @@ def _completed_since(moment: datetime) -> Any:
     return Order.objects.filter(status=Order.Status.COMPLETED, ordered_at__gte=moment).order_by()
 
 
-class CustomerSnapshot:
-    """One process's columnar copy of the customers, refreshed before each use."""
+def _write_table(
+    duck: Any, folder: Path, name: str, path: Path, columns: str, written: int, select: str = "*"
+) -> int:
+    """Write a generation's table from its CSV (or empty, with the delta table's columns),
+    streamed through DuckDB in record batches; the rows written."""
+    if written:
+        source = (
+            f"read_csv('{path}', header=false, quote='\"', escape='\"', nullstr='\\N', "
+            f"columns={columns})"
+        )
+    else:
+        source, select = f"delta_{name}", "*"
+    reader = duck.sql(f"SELECT {select} FROM {source}").to_arrow_reader(BATCH_ROWS)
+    return generation_write(folder, name, reader)
 
-    def __init__(self, *, recent_order_days: int | None = None) -> None:
+
+def _duck_connect() -> Any:
+    duck = duckdb.connect()
+    duck.execute(f"SET memory_limit = '{DUCK_MEMORY_LIMIT}'; SET threads = {DUCK_THREADS}")
+    return duck
+
+
+class CustomerSnapshot:
+    """One process's view of a generation of the columnar copy plus its own delta, refreshed
+    before each use. Made by `snapshot_ready_or_start_build` for the process, or directly
+    (tests, benchmarks): `load()` then writes a generation of its own and opens it."""
+
+    def __init__(
+        self, *, recent_order_days: int | None = None, directory: Path | None = None
+    ) -> None:
         if duckdb is None:
             raise RuntimeError("The preview snapshot needs the duckdb package.")
         self._lock = threading.RLock()
         self._duck: Any = None
+        self._tables: dict[str, Any] = {}
+        self.manifest: Manifest | None = None
         self._watermark: datetime | None = None
         self._reconciled_at = 0.0
-        self._loading = False
-        self._failed_at: float | None = None
+        # Whether the delta holds a change the generation never saw (then it is worth a new one).
+        self._fresh = False
+        self.delta_rows = 0
+        # Too many changes for a delta: not to be used until a new generation is opened.
+        self.stale = False
         self.recent_order_days = recent_order_days or RECENT_ORDER_DAYS
         # `recent_orders` holds every completed order ordered at or after this instant...
         self.orders_since: datetime | None = None
@@ -187,6 +279,11 @@ class CustomerSnapshot:
         self._top_order_id = 0
         # The `updated_at` of each customer the last refresh read (in the watermark overlap).
         self._applied: dict[int, datetime] = {}
+        if directory is None:
+            # A copy of its own (tests, benchmarks): its files go when it does.
+            directory = Path(tempfile.mkdtemp(prefix="minicrm-snapshot-"))
+            weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
+        self.directory = directory
         self._reset_dictionaries()
 
     def _reset_dictionaries(self) -> None:
@@ -199,7 +296,11 @@ class CustomerSnapshot:
     def loaded(self) -> bool:
         return self._duck is not None
 
-    # --- Loading and refreshing -------------------------------------------------------------
+    @property
+    def generation(self) -> str | None:
+        return self.manifest.name if self.manifest is not None else None
+
+    # --- Generations ------------------------------------------------------------------------
 
     def _code(self, field: str, text_lc: str) -> int:
         codes = self.codes[field]
@@ -245,15 +346,45 @@ class CustomerSnapshot:
         return sum(1 << self.tag_bits[name] for name in names if name in self.tag_bits)
 
     def load(self) -> None:
-        """Read every customer and tag into a new DuckDB database (seconds at 1M rows)."""
-        with self._lock:
-            self._load()
+        """Write a new generation from the database into this copy's folder and open it (seconds
+        at 1M rows; explicit: the process's copy is built by `generation_build` instead)."""
+        builder = CustomerSnapshot(
+            recent_order_days=self.recent_order_days, directory=self.directory
+        )
+        folder, manifest = builder.generation_write_from_database()
+        generation_publish(self.directory, folder, manifest)
+        self.attach(manifest)
 
-    def _load(self) -> None:
+    def attach(self, manifest: Manifest) -> None:
+        """Open a generation (memory-mapped) with an empty delta; raises if its files are
+        missing or damaged. Callers `refresh()` before use."""
+        tables = generation_open(self.directory, manifest)
+        applied = generation_applied(self.directory, manifest)
+        duck = _duck_connect()
+        for name, table in tables.items():
+            duck.register(f"base_{name}", table)
+        duck.execute(SCHEMA)
+        duck.execute(VIEWS_PLAIN)
+        with self._lock:
+            self._duck, self._tables, self.manifest = duck, tables, manifest
+            self.codes = {field: dict(manifest.codes.get(field, {})) for field in CODED_TEXT}
+            self.tag_bits = dict(manifest.tag_bits)
+            self.tag_names = set(manifest.tag_names)
+            self.max_order_count = manifest.max_order_count
+            self._watermark = manifest.watermark_at
+            self._top_order_id = manifest.top_order_id
+            self.orders_since = manifest.orders_since_at
+            self._applied = applied
+            self._reconciled_at = clock.monotonic()
+            self._fresh = False
+            self.delta_rows = 0
+            self.stale = False
+
+    def generation_write_from_database(self) -> tuple[Path, Manifest]:
+        """Read every customer, tag and recent order into a new generation's files (not yet
+        published). Streams through CSV and DuckDB to Arrow: memory stays small at any size."""
         started = timezone.now()
         self._reset_dictionaries()
-        duck = duckdb.connect()
-        duck.execute(SCHEMA)
         # The most common tags get the bits.
         tag_counts = (
             CustomerTag.objects.order_by()
@@ -264,8 +395,12 @@ class CustomerSnapshot:
         for name, _n in tag_counts:
             self._add_tag(name)
         bits_of: dict[int, int] = {}
-        with tempfile.TemporaryDirectory() as folder:
-            tags_path = Path(folder) / "tags.csv"
+        folder = generation_start(self.directory)
+        rows: dict[str, int] = {}
+        duck = _duck_connect()
+        duck.execute(SCHEMA)
+        with tempfile.TemporaryDirectory() as scratch:
+            tags_path = Path(scratch) / "tags.csv"
             tag_rows = CustomerTag.objects.order_by().values_list("customer_id", "name")
 
             def tags_with_bits() -> Iterable[tuple[int, str]]:
@@ -276,36 +411,49 @@ class CustomerSnapshot:
                         )
                     yield customer_id, name
 
-            if self._write_csv(tags_path, tags_with_bits()):
-                self._read_csv(duck, "tags", tags_path, TAG_CSV_COLUMNS)
-            customers_path = Path(folder) / "customers.csv"
-            customers = (
-                self._row(values, bits_of.get(values[0], 0))
-                for values in self._stream(Customer.objects.order_by())
+            written = self._write_csv(tags_path, tags_with_bits())
+            rows["tags"] = _write_table(duck, folder, "tags", tags_path, TAG_CSV_COLUMNS, written)
+            customers_path = Path(scratch) / "customers.csv"
+            # The customers in the watermark's overlap window, as read (see `refresh`).
+            overlap_from = started - WATERMARK_OVERLAP
+            applied: dict[int, datetime] = {}
+
+            def customers_with_bits() -> Iterable[tuple[Any, ...]]:
+                for values in self._stream(Customer.objects.order_by(), stamped=True):
+                    if values[-1] >= overlap_from:
+                        applied[values[0]] = values[-1]
+                    yield self._row(values[:-1], bits_of.get(values[0], 0))
+
+            customers = customers_with_bits()
+            written = self._write_csv(customers_path, customers)
+            rows["customers"] = _write_table(
+                duck, folder, "customers", customers_path, CSV_COLUMNS, written
             )
-            if self._write_csv(customers_path, customers):
-                self._read_csv(duck, "customers", customers_path, CSV_COLUMNS)
             # Orders last: one changed during the load moves its customer's `updated_at`
             # (re-read at the next refresh from `started`); one added has an id above `top`.
             orders_since = day_start(today_in_zone() - timedelta(days=self.recent_order_days))
             top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            self._load_orders(duck, Path(folder) / "orders.csv", since=orders_since, top=top)
-        self._duck = duck
-        self._watermark = started
-        self._applied = {}
-        self.orders_since = orders_since
-        self._top_order_id = top
-        self._reconciled_at = clock.monotonic()
-
-    @staticmethod
-    def _read_csv(duck: Any, table: str, path: Path, columns: str, select: str = "*") -> None:
-        duck.execute(
-            f"INSERT INTO {table} SELECT {select} FROM read_csv('{path}', header=false, "
-            f"quote='\"', escape='\"', nullstr='\\N', columns={columns})"
+            rows["recent_orders"] = self._write_orders(
+                duck, folder, Path(scratch) / "orders.csv", since=orders_since, top=top
+            )
+        duck.close()
+        generation_applied_write(folder, applied)
+        return folder, Manifest(
+            name=folder.name,
+            watermark=started.isoformat(),
+            top_order_id=top,
+            orders_since=orders_since.isoformat(),
+            codes=self.codes,
+            tag_bits=self.tag_bits,
+            tag_names=sorted(self.tag_names),
+            max_order_count=self.max_order_count,
+            rows=rows,
         )
 
-    def _load_orders(self, duck: Any, path: Path, *, since: datetime, top: int) -> None:
-        """Fill `recent_orders` with the completed orders from `since` with ids up to `top`."""
+    def _write_orders(
+        self, duck: Any, folder: Path, path: Path, *, since: datetime, top: int
+    ) -> int:
+        """Write `recent_orders`: the completed orders from `since` with ids up to `top`."""
         if connection.vendor == "sqlite":
             # Millions of rows: SQLite writes each CSV line and DuckDB parses the stored UTC
             # text (no per-value Python work; about 6 s for 6M orders). A table scan: through
@@ -324,73 +472,116 @@ class CustomerSnapshot:
                 while rows := cursor.fetchmany(50_000):
                     handle.write("".join(f"{row[0]}\n" for row in rows))
                     written += len(rows)
-            if written:
-                self._read_csv(
-                    duck,
-                    "recent_orders",
-                    path,
-                    ORDER_CSV_COLUMNS.replace(
-                        "'ordered_at': 'BIGINT'", "'ordered_at': 'TIMESTAMP'"
-                    ),
-                    select="id, customer_id, epoch_us(ordered_at), cents",
-                )
-            return
+            return _write_table(
+                duck,
+                folder,
+                "recent_orders",
+                path,
+                ORDER_CSV_COLUMNS.replace("'ordered_at': 'BIGINT'", "'ordered_at': 'TIMESTAMP'"),
+                written,
+                select="id, customer_id, epoch_us(ordered_at) AS ordered_at, cents",
+            )
         recent = _completed_since(since).filter(id__lte=top)
-        if self._write_order_csv(path, recent):
-            self._read_csv(duck, "recent_orders", path, ORDER_CSV_COLUMNS)
+        written = self._write_order_csv(path, recent)
+        return _write_table(duck, folder, "recent_orders", path, ORDER_CSV_COLUMNS, written)
 
-    def load_in_background(self) -> None:
-        """Start loading in a thread (previews use SQL meanwhile); no-op if already started."""
-        with self._lock:
-            if self._loading or self.loaded:
-                return
-            failed_at = self._failed_at
-            if failed_at is not None and clock.monotonic() - failed_at < LOAD_RETRY_SECONDS:
-                return
-            self._loading = True
+    def compaction_due(self) -> bool:
+        """Whether this copy's delta is worth a new generation (see COMPACT_*)."""
+        manifest = self.manifest
+        if manifest is None or self.stale or not self._fresh:
+            return False
+        aged = clock.time() - manifest.created > COMPACT_AFTER_SECONDS
+        return aged or self.delta_rows > COMPACT_ABOVE_ROWS
 
-        def run() -> None:
+    def compact(self) -> bool:
+        """Write the next generation from this one plus the delta, if this process gets the
+        build lock and this is still the current generation; whether it did. Reads run in one
+        DuckDB transaction begun under the lock, so refreshes meanwhile neither wait nor leak
+        into the files (which then match the watermark written beside them)."""
+        with build_lock(self.directory) as mine:
+            if not mine:
+                return False
+            current = generation_current(self.directory)
+            if current is None or current.name != self.generation:
+                return False
+            with self._lock:
+                if self.stale or self.manifest is None:
+                    return False
+                cursor = self._cursor()
+                cursor.execute("BEGIN TRANSACTION")
+                for name in TABLES:  # pins what the transaction sees
+                    cursor.execute(f"SELECT COUNT(*) FROM delta_{name}").fetchall()
+                cursor.execute("SELECT COUNT(*) FROM changed").fetchall()
+                assert self._watermark is not None
+                assert self.orders_since is not None
+                # The held orders start no earlier than needed: each generation drops the days
+                # that fell out of the window.
+                since = max(
+                    self.orders_since,
+                    day_start(today_in_zone() - timedelta(days=self.recent_order_days)),
+                )
+                manifest = Manifest(
+                    name="",
+                    watermark=self._watermark.isoformat(),
+                    top_order_id=self._top_order_id,
+                    orders_since=since.isoformat(),
+                    codes={field: dict(codes) for field, codes in self.codes.items()},
+                    tag_bits=dict(self.tag_bits),
+                    tag_names=sorted(self.tag_names),
+                    max_order_count=self.max_order_count,
+                )
+                overlap_from = self._watermark - WATERMARK_OVERLAP
+                applied = {
+                    pk: moment for pk, moment in self._applied.items() if moment >= overlap_from
+                }
             try:
-                self.load()
-            except Exception:  # previews stay on SQL; logged, tried again after a pause
-                logger.exception("Loading the customer preview snapshot failed")
-                self._failed_at = clock.monotonic()
-            else:
-                self._failed_at = None
+                folder = generation_start(self.directory)
+                selects = {
+                    "customers": ("SELECT * FROM customers", []),
+                    "tags": ("SELECT * FROM tags", []),
+                    "recent_orders": (
+                        "SELECT * FROM recent_orders WHERE ordered_at >= ?",
+                        [micros(since)],
+                    ),
+                }
+                for name, (sql, params) in selects.items():
+                    reader = cursor.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+                    manifest.rows[name] = generation_write(folder, name, reader)
             finally:
-                with self._lock:
-                    self._loading = False
-                close_old_connections()
-                connection.close()
+                cursor.execute("COMMIT")
+                cursor.close()
+            manifest.name = folder.name
+            generation_applied_write(folder, applied)
+            generation_publish(self.directory, folder, manifest)
+            return True
 
-        threading.Thread(target=run, name="segment-snapshot", daemon=True).start()
+    def _cursor(self) -> Any:
+        """A DuckDB connection of its own to this copy (the generation's tables registered)."""
+        cursor = self._duck.cursor()
+        for name, table in self._tables.items():
+            cursor.register(f"base_{name}", table)
+        return cursor
 
-    def discard(self) -> None:
-        """Drop the copy; the next use loads it again (in the background)."""
+    def refresh(self, *, rebuild: bool = True) -> bool:
+        """Apply every customer change since the last refresh to the delta (exactness before
+        each use); whether the copy is usable. Past FULL_RELOAD_ABOVE(_ORDERS) changes it
+        writes a new generation at once when `rebuild`, else marks itself stale (False)."""
         with self._lock:
-            self._duck = None
-
-    def wait_loaded(self, seconds: float) -> bool:
-        """Wait up to `seconds` for a load under way; whether the snapshot is loaded."""
-        deadline = clock.monotonic() + seconds
-        while not self.loaded and self._loading and clock.monotonic() < deadline:
-            clock.sleep(min(0.1, max(deadline - clock.monotonic(), 0.0)))
-        return self.loaded
-
-    def refresh(self) -> None:
-        """Apply every customer change since the last refresh (exactness before each use)."""
-        with self._lock:
+            if self.stale:
+                return False
             assert self._watermark is not None
+            assert self.manifest is not None
             since = self._watermark - WATERMARK_OVERLAP
             now = timezone.now()
             changed = Customer.objects.filter(updated_at__gte=since).order_by()
             stamped = list(self._stream(changed, limit=FULL_RELOAD_ABOVE + 1, stamped=True))
             if len(stamped) > FULL_RELOAD_ABOVE:
-                self._load()
-                return
+                return self._too_many_changes(rebuild=rebuild)
             # The overlap reads the same customers again for two minutes: those whose
             # `updated_at` is the one already applied are skipped.
             found = [row[:-1] for row in stamped if self._applied.get(row[0]) != row[-1]]
+            generation_watermark = self.manifest.watermark_at
+            fresh = any(row[-1] >= generation_watermark for row in stamped)
             top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
             if top > self._top_order_id:
                 # By id alone (a primary-key range): SQLite would otherwise walk the status
@@ -398,8 +589,7 @@ class CustomerSnapshot:
                 new = Order.objects.filter(id__gt=self._top_order_id, id__lte=top).order_by()
                 rows = list(self._order_rows(new, limit=FULL_RELOAD_ABOVE_ORDERS + 1, status=True))
                 if len(rows) > FULL_RELOAD_ABOVE_ORDERS:
-                    self._load()
-                    return
+                    return self._too_many_changes(rebuild=rebuild)
                 assert self.orders_since is not None
                 since_micros = micros(self.orders_since) or 0
                 recent = [
@@ -409,14 +599,37 @@ class CustomerSnapshot:
                 ]
                 if recent:
                     self._add_orders(recent)
+                    fresh = True
             if found:
                 self._upsert(found)
                 self._reread_orders([values[0] for values in found])
             if clock.monotonic() - self._reconciled_at > RECONCILE_EVERY_SECONDS:
-                self._reconcile()
+                fresh = self._reconcile() or fresh
+            if found or fresh:
+                self._count_delta()
+            self._fresh = self._fresh or fresh
             self._watermark = now
             self._top_order_id = max(self._top_order_id, top)
             self._applied = {row[0]: row[-1] for row in stamped}
+            return True
+
+    def _too_many_changes(self, *, rebuild: bool) -> bool:
+        if rebuild:
+            self.load()
+            return True
+        self.stale = True
+        return False
+
+    def _count_delta(self) -> None:
+        """Size the delta and show it through the views (or the generation alone, if empty)."""
+        duck = self._duck
+        counts = duck.execute(
+            "SELECT (SELECT COUNT(*) FROM changed) + (SELECT COUNT(*) FROM delta_recent_orders)"
+        ).fetchall()
+        rows = int(counts[0][0])
+        if (rows > 0) != (self.delta_rows > 0):
+            duck.execute(VIEWS_DELTA if rows else VIEWS_PLAIN)
+        self.delta_rows = rows
 
     def _upsert(self, found: list[Sequence[Any]]) -> None:
         ids = [values[0] for values in found]
@@ -432,25 +645,29 @@ class CustomerSnapshot:
         duck.execute("BEGIN")
         # Values go as one list per column (unnest): executemany and long IN lists cost about
         # a millisecond per row in DuckDB.
-        duck.execute("DELETE FROM customers WHERE id IN (SELECT unnest(?))", [ids])
-        duck.execute("DELETE FROM tags WHERE customer_id IN (SELECT unnest(?))", [ids])
-        _insert_columns(duck, "customers", rows)
+        duck.execute("DELETE FROM delta_customers WHERE id IN (SELECT unnest(?))", [ids])
+        duck.execute("DELETE FROM delta_tags WHERE customer_id IN (SELECT unnest(?))", [ids])
+        duck.execute("INSERT OR IGNORE INTO changed SELECT unnest(?)", [ids])
+        _insert_columns(duck, "delta_customers", rows)
         if tags:
-            _insert_columns(duck, "tags", tags)
+            _insert_columns(duck, "delta_tags", tags)
         duck.execute("COMMIT")
 
-    def _reconcile(self) -> None:
-        """Drop customers that were deleted (deletes move no watermark)."""
+    def _reconcile(self) -> bool:
+        """Drop customers that were deleted (deletes move no watermark); whether any were."""
         present = set(Customer.objects.values_list("id", flat=True).iterator(chunk_size=50_000))
         held = {row[0] for row in self._duck.execute("SELECT id FROM customers").fetchall()}
         gone = sorted(held - present)
         if gone:
-            self._duck.execute("DELETE FROM customers WHERE id IN (SELECT unnest(?))", [gone])
-            for table in ("tags", "recent_orders"):
-                self._duck.execute(
-                    f"DELETE FROM {table} WHERE customer_id IN (SELECT unnest(?))", [gone]
-                )
+            duck = self._duck
+            duck.execute("BEGIN")
+            duck.execute("INSERT OR IGNORE INTO changed SELECT unnest(?)", [gone])
+            duck.execute("DELETE FROM delta_customers WHERE id IN (SELECT unnest(?))", [gone])
+            for table in ("delta_tags", "delta_recent_orders"):
+                duck.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT unnest(?))", [gone])
+            duck.execute("COMMIT")
         self._reconciled_at = clock.monotonic()
+        return bool(gone)
 
     @staticmethod
     def _order_rows(
@@ -491,17 +708,19 @@ class CustomerSnapshot:
         return written
 
     def _add_orders(self, rows: list[tuple[int, int, int, int]]) -> None:
-        """Insert these orders, replacing any row with the same id."""
+        """Add these orders to the delta, replacing any row with the same id (an order above the
+        generation's top id is in no generation file)."""
         duck = self._duck
         duck.execute("BEGIN")
         duck.execute(
-            "DELETE FROM recent_orders WHERE id IN (SELECT unnest(?))", [[row[0] for row in rows]]
+            "DELETE FROM delta_recent_orders WHERE id IN (SELECT unnest(?))",
+            [[row[0] for row in rows]],
         )
-        _insert_columns(duck, "recent_orders", rows)
+        _insert_columns(duck, "delta_recent_orders", rows)
         duck.execute("COMMIT")
 
     def _reread_orders(self, customer_ids: list[int]) -> None:
-        """Replace these customers' recent orders by what the database holds now."""
+        """Replace these (changed) customers' recent orders by what the database holds now."""
         assert self.orders_since is not None
         for start in range(0, len(customer_ids), ORDER_READ_CHUNK):
             chunk = customer_ids[start : start + ORDER_READ_CHUNK]
@@ -511,10 +730,10 @@ class CustomerSnapshot:
             duck = self._duck
             duck.execute("BEGIN")
             duck.execute(
-                "DELETE FROM recent_orders WHERE customer_id IN (SELECT unnest(?))", [chunk]
+                "DELETE FROM delta_recent_orders WHERE customer_id IN (SELECT unnest(?))", [chunk]
             )
             if rows:
-                _insert_columns(duck, "recent_orders", rows)
+                _insert_columns(duck, "delta_recent_orders", rows)
             duck.execute("COMMIT")
 
     @staticmethod
@@ -633,31 +852,181 @@ class CustomerSnapshot:
         return self._lock
 
 
+# --- The process's copy ---------------------------------------------------------------------
+
 _shared: CustomerSnapshot | None = None
 _shared_lock = threading.Lock()
+# One thread of the process opens a generation at a time; the others keep what they have.
+_opening = threading.Lock()
+_build_thread: threading.Thread | None = None
+_compact_thread: threading.Thread | None = None
+_build_failed_at: float | None = None
 
 
-def shared_snapshot(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
-    """The process's snapshot, refreshed and ready, or None while it loads (use SQL then).
-
-    The first call starts the load in the background; `wait_seconds` waits that long for a
-    load under way (for callers whose SQL path is slower than the load, the insights worker)."""
-    global _shared
+def snapshot_ready_or_start_build(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
+    """The process's copy, refreshed and exact, or None (use SQL then). Never waits for a
+    build: when no generation exists, or the delta would be too large, it starts building one
+    in a background thread (the process that gets the lock builds; the others wait for its
+    file). It opens a newer generation when one was published (milliseconds: the files are
+    mapped, not read), and starts compacting its delta into the next one in the background
+    when due. `wait_seconds` waits that long for a generation (the insights worker: its SQL
+    path is slower than a build)."""
     if duckdb is None:
         return None
-    with _shared_lock:
-        if _shared is None:
-            _shared = CustomerSnapshot()
-    if not _shared.loaded:
-        _shared.load_in_background()
-        if wait_seconds <= 0 or not _shared.wait_loaded(wait_seconds):
+    directory = Path(settings.MINICRM_SNAPSHOT_DIR)
+    deadline = clock.monotonic() + wait_seconds
+    while True:
+        snapshot = _snapshot_current(directory)
+        if snapshot is not None or clock.monotonic() >= deadline:
+            return snapshot
+        clock.sleep(min(0.1, max(deadline - clock.monotonic(), 0.0)))
+
+
+def _snapshot_current(directory: Path) -> CustomerSnapshot | None:
+    global _shared
+    manifest = generation_current(directory)
+    if manifest is None:
+        _build_start(directory, replacing=None)
+        return None
+    shared = _shared if _shared is not None and _shared.directory == directory else None
+    if shared is None or shared.generation != manifest.name:
+        # Kept meanwhile: the previous generation plus its delta is just as exact.
+        shared = _generation_switch(directory, manifest) or shared
+        if shared is None:
             return None
     try:
-        _shared.refresh()
+        usable = shared.refresh(rebuild=False)
     except Exception:
         # A copy that could not be brought up to date must not answer (it would not be exact)
-        # nor fail the request: the caller uses SQL, and the copy is loaded again from scratch.
-        logger.exception("Refreshing the customer snapshot failed; using SQL, reloading it")
-        _shared.discard()
+        # nor fail the request: the caller uses SQL, and the generation is opened afresh.
+        logger.exception("Refreshing the customer snapshot failed; using SQL, reopening it")
+        with _shared_lock:
+            if _shared is shared:
+                _shared = None
         return None
-    return _shared
+    if not usable:
+        _build_start(directory, replacing=shared.generation)
+        return None
+    if shared.compaction_due():
+        _compaction_start(shared)
+    return shared
+
+
+def _generation_switch(directory: Path, manifest: Manifest) -> CustomerSnapshot | None:
+    """Open `manifest`'s generation, bring it up to date and make it the process's copy; None
+    if another thread is opening one, or it cannot be used (a build is started then)."""
+    global _shared
+    if not _opening.acquire(blocking=False):
+        return None
+    try:
+        snapshot = CustomerSnapshot(directory=directory)
+        snapshot.attach(manifest)
+        if not snapshot.refresh(rebuild=False):
+            _build_start(directory, replacing=manifest.name)
+            return None
+        with _shared_lock:
+            _shared = snapshot
+        return snapshot
+    except Exception:
+        logger.exception(
+            "Opening snapshot generation %s failed; using SQL, rebuilding it", manifest.name
+        )
+        _build_start(directory, replacing=manifest.name)
+        return None
+    finally:
+        _opening.release()
+
+
+def generation_build(*, directory: Path, replacing: str | None) -> bool:
+    """Write a generation from the database and publish it, if this process gets the build
+    lock and `replacing` (None: no generation) is still the current one; whether it did."""
+    with build_lock(directory) as mine:
+        if not mine:
+            return False
+        current = generation_current(directory)
+        if (current.name if current is not None else None) != replacing:
+            return False  # another process published one meanwhile
+        builder = CustomerSnapshot(directory=directory)
+        folder, manifest = builder.generation_write_from_database()
+        generation_publish(directory, folder, manifest)
+        return True
+
+
+def _build_start(directory: Path, *, replacing: str | None) -> None:
+    """Start `generation_build` in a background thread, unless one runs in this process or
+    the last one failed less than LOAD_RETRY_SECONDS ago."""
+    global _build_thread
+    with _shared_lock:
+        if _build_thread is not None and _build_thread.is_alive():
+            return
+        failed = _build_failed_at
+        if failed is not None and clock.monotonic() - failed < LOAD_RETRY_SECONDS:
+            return
+        _build_thread = threading.Thread(
+            target=_build_run,
+            args=(directory, replacing),
+            name="segment-snapshot-build",
+            daemon=True,
+        )
+        _build_thread.start()
+
+
+def _build_run(directory: Path, replacing: str | None) -> None:
+    global _build_failed_at
+    try:
+        generation_build(directory=directory, replacing=replacing)
+    except Exception:  # previews stay on SQL; logged, tried again after a pause
+        logger.exception("Building the customer preview snapshot failed")
+        _build_failed_at = clock.monotonic()
+    else:
+        _build_failed_at = None
+    finally:
+        close_old_connections()
+        connection.close()
+
+
+def _compaction_start(snapshot: CustomerSnapshot) -> None:
+    """Start `snapshot.compact()` in a background thread unless one runs in this process."""
+    global _compact_thread
+    with _shared_lock:
+        if _compact_thread is not None and _compact_thread.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                snapshot.compact()
+            except Exception:  # the delta stays; tried again at the next refresh
+                logger.exception("Compacting the customer preview snapshot failed")
+
+        _compact_thread = threading.Thread(target=run, name="segment-snapshot-compact", daemon=True)
+        _compact_thread.start()
+
+
+def snapshot_state() -> dict[str, Any]:
+    """The state of the machine's copy as this process sees it, for a readiness check (reads
+    files only, never the database): "ready" (a generation exists; `opened` says whether this
+    process has it open), "building", "failed" (the last build here failed; SQL meanwhile) or
+    "absent"."""
+    directory = Path(settings.MINICRM_SNAPSHOT_DIR)
+    manifest = generation_current(directory)
+    shared = _shared if _shared is not None and _shared.directory == directory else None
+    opened = shared is not None and not shared.stale
+    building = (_build_thread is not None and _build_thread.is_alive()) or build_running(directory)
+    failed = _build_failed_at is not None and not building
+    if manifest is not None and not (shared is not None and shared.stale):
+        state = "ready"
+    elif building:
+        state = "building"
+    elif failed:
+        state = "failed"
+    else:
+        state = "absent"
+    return {
+        "state": state,
+        "enabled": bool(settings.MINICRM_PREVIEW_SNAPSHOT) and duckdb is not None,
+        "opened": opened,
+        "generation": manifest.name if manifest is not None else None,
+        "watermark": manifest.watermark if manifest is not None else None,
+        "age_seconds": round(clock.time() - manifest.created, 3) if manifest is not None else None,
+        "delta_rows": shared.delta_rows if shared is not None else 0,
+    }

@@ -2,9 +2,9 @@
 
 import json
 import os
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from minicrm.customers.models import Customer, Order
 from minicrm.customers.services import customer_stats_recompute
 from minicrm.insights import facts as facts_module
-from minicrm.insights.facts import facts_snapshot, members_facts, rules_facts, snapshot_facts
+from minicrm.insights.facts import (
+    facts_snapshot_or_start_build,
+    members_facts,
+    rules_facts,
+    snapshot_facts,
+)
 from minicrm.insights.models import Insight
 from minicrm.insights.services import insight_request
 from minicrm.segments import snapshot as snapshot_module
@@ -28,6 +33,7 @@ from minicrm.segments.compiler import customers_matching, today_in_zone
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.snapshot import CustomerSnapshot
 from tests.factories import CustomerFactory
+from tests.segments.snapshot_machine import snapshot_machine
 from tests.segments.strategies import groups
 
 from .conftest import HIGH_SPENDERS, LAPSED, NEW_CUSTOMERS, TODAY, add_order, segment_create
@@ -213,20 +219,19 @@ def test_a_snapshot_that_does_not_hold_the_trend_orders_falls_back_to_sql(
 
 
 def test_rules_facts_uses_the_shared_snapshot_once_it_is_loaded(
-    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch
+    known_base: dict[str, Customer],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(snapshot_module, "_shared", None)
+    snapshot_machine(monkeypatch, settings, tmp_path, publish_after=0.2)
     monkeypatch.setattr(snapshot_module, "RECENT_ORDER_DAYS", ALL_ORDERS)
-    monkeypatch.setattr(CustomerSnapshot, "load_in_background", finishing_later(0.2))
     rules = parse_rules(HIGH_SPENDERS)
-    with (
-        override_settings(MINICRM_PREVIEW_SNAPSHOT=True),
-        mock.patch.object(facts_module, "snapshot_facts", wraps=snapshot_facts) as from_snapshot,
-    ):
-        # The first call starts the load and answers from SQL meanwhile.
+    with mock.patch.object(facts_module, "snapshot_facts", wraps=snapshot_facts) as from_snapshot:
+        # The first call starts the build and answers from SQL meanwhile.
         first = rules_facts(rules=rules, today=TODAY)
         assert from_snapshot.call_count == 0
-        assert facts_snapshot(wait_seconds=30) is not None
+        assert facts_snapshot_or_start_build(wait_seconds=30) is not None
         second = rules_facts(rules=rules, today=TODAY)
         assert from_snapshot.call_count == 1
     assert first == second == sql_facts(HIGH_SPENDERS, TODAY)
@@ -331,37 +336,16 @@ def test_a_late_utc_order_falls_on_the_next_local_day(known_base: dict[str, Cust
         assert facts == sql_facts(RULES["no city"], TODAY)
 
 
-def finishing_later(seconds: float) -> Any:
-    """A stand-in for `load_in_background`: the snapshot becomes loaded `seconds` later (read
-    here, in the test's thread and transaction; only the hand-over is delayed)."""
-
-    def start(self: CustomerSnapshot) -> None:
-        if self._loading or self.loaded:
-            return
-        self.load()
-        duck, self._duck, self._loading = self._duck, None, True
-
-        def finish() -> None:
-            self._duck, self._loading = duck, False
-
-        timer = threading.Timer(seconds, finish)
-        timer.daemon = True
-        timer.start()
-
-    return start
-
-
 def test_the_worker_waits_for_a_load_under_way_and_uses_the_snapshot(
     known_base: dict[str, Customer],
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
     settings: Any,
+    tmp_path: Path,
 ) -> None:
     settings.AI_PROVIDER = "offline"
-    settings.MINICRM_PREVIEW_SNAPSHOT = True
     settings.INSIGHT_SNAPSHOT_WAIT_SECONDS = 30
-    monkeypatch.setattr(snapshot_module, "_shared", None)
-    monkeypatch.setattr(CustomerSnapshot, "load_in_background", finishing_later(0.3))
+    snapshot_machine(monkeypatch, settings, tmp_path, publish_after=0.3)
     segment = segment_create("High spenders", HIGH_SPENDERS)
     with (
         mock.patch.object(facts_module, "snapshot_facts", wraps=snapshot_facts) as from_snapshot,
@@ -375,27 +359,27 @@ def test_the_worker_waits_for_a_load_under_way_and_uses_the_snapshot(
     assert insight.facts == json.loads(json.dumps(sql_facts(HIGH_SPENDERS, today_in_zone())))
 
 
-def test_requests_do_not_wait_for_the_load(
-    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch, settings: Any
+def test_requests_do_not_wait_for_the_build(
+    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
 ) -> None:
-    settings.MINICRM_PREVIEW_SNAPSHOT = True
-    monkeypatch.setattr(snapshot_module, "_shared", None)
-    monkeypatch.setattr(CustomerSnapshot, "load_in_background", finishing_later(60))
+    timers = snapshot_machine(monkeypatch, settings, tmp_path, publish_after=60)
 
-    assert facts_snapshot() is None  # starts the load, answers at once
-    assert facts_snapshot(wait_seconds=0.2) is None  # still loading after the wait
-    shared = snapshot_module._shared
-    assert shared is not None
-    assert shared._loading
+    assert facts_snapshot_or_start_build() is None  # starts the build, answers at once
+    assert facts_snapshot_or_start_build(wait_seconds=0.2) is None  # still building
+    assert len(timers) == 1
+    assert timers[0].is_alive()
+    timers[0].cancel()
 
 
 def test_the_snapshot_stays_off_unless_enabled(
-    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch
+    known_base: dict[str, Customer], monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(snapshot_module, "_shared", None)
+    snapshot_machine(monkeypatch, settings, tmp_path)
+    settings.MINICRM_PREVIEW_SNAPSHOT = False
 
-    assert facts_snapshot(wait_seconds=1) is None
+    assert facts_snapshot_or_start_build(wait_seconds=1) is None
     assert snapshot_module._shared is None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_places_spelled_in_two_cases_are_two_places_on_every_database(db: None) -> None:

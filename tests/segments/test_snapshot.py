@@ -1,8 +1,9 @@
 """The columnar preview snapshot: same answers as SQL, kept exact by the updated_at watermark."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -11,9 +12,16 @@ from django.utils import timezone
 from minicrm.customers.models import Customer, CustomerTag
 from minicrm.segments import snapshot as snapshot_module
 from minicrm.segments.rules import parse_rules
-from minicrm.segments.selectors import segment_funnel, segment_preview
-from minicrm.segments.snapshot import CustomerSnapshot, shared_snapshot
+from minicrm.segments.selectors import (
+    preview_snapshot_or_start_build,
+    segment_funnel,
+    segment_preview,
+)
+from minicrm.segments.snapshot import CustomerSnapshot, snapshot_state
+from minicrm.segments.snapshot_file import generation_current
 from tests.factories import CustomerFactory
+
+from .snapshot_machine import snapshot_machine
 
 RULES = parse_rules(
     {
@@ -93,66 +101,81 @@ def test_watermark_overlap_rereads_late_commits(loaded: CustomerSnapshot) -> Non
     assert loaded.count(RULES, today=timezone.localdate()) == 3
 
 
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Path:
+    snapshot_machine(monkeypatch, settings, tmp_path / "snapshot")
+    return tmp_path / "snapshot"
+
+
 @pytest.mark.django_db
-def test_shared_snapshot_is_off_unless_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert segment_preview(rules=RULES)["count"] == 0
-    monkeypatch.setattr(snapshot_module, "_shared", None)
-    with override_settings(MINICRM_PREVIEW_SNAPSHOT=True):
-        CustomerFactory(total_spend=Decimal("120.00"), order_count=1)
-        # The first call starts loading in the background and answers from SQL meanwhile.
-        monkeypatch.setattr(CustomerSnapshot, "load_in_background", CustomerSnapshot.load)
-        assert shared_snapshot() is None
-        shared = shared_snapshot()
-        assert shared is not None
-        assert segment_preview(rules=RULES)["count"] == 1
+def test_the_shared_snapshot_is_off_unless_enabled(machine: Path, settings: Any) -> None:
+    CustomerFactory(total_spend=Decimal("120.00"), order_count=1)
+    settings.MINICRM_PREVIEW_SNAPSHOT = False
+    assert preview_snapshot_or_start_build() is None
+    assert generation_current(machine) is None  # nothing was built
+    settings.MINICRM_PREVIEW_SNAPSHOT = True
+    # The first call starts the build (here: at once) and answers from SQL meanwhile.
+    assert preview_snapshot_or_start_build() is None
+    shared = preview_snapshot_or_start_build()
+    assert shared is not None
+    assert shared.generation == generation_current(machine).name  # type: ignore[union-attr]
+    assert segment_preview(rules=RULES)["count"] == 1
+    assert snapshot_state()["state"] == "ready"
 
 
-def _wait_for_loader(snapshot: CustomerSnapshot) -> None:
-    for thread in threading.enumerate():
-        if thread.name == "segment-snapshot":
-            thread.join(timeout=30)
-    assert not snapshot._loading
-
-
-def test_a_failed_load_is_not_retried_until_the_pause_is_over(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_failed_build_is_not_retried_until_the_pause_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snapshot = CustomerSnapshot()
+    for name in ("_shared", "_build_thread", "_build_failed_at"):
+        monkeypatch.setattr(snapshot_module, name, None)
     attempts: list[int] = []
 
-    def broken_load() -> None:
+    def broken_build(*, directory: Path, replacing: str | None) -> bool:
         attempts.append(1)
         raise RuntimeError("DuckDB could not parse a stored date")
 
-    monkeypatch.setattr(snapshot, "load", broken_load)
-    snapshot.load_in_background()
-    _wait_for_loader(snapshot)
-    snapshot.load_in_background()  # at once again: previews keep using SQL, no second load
-    _wait_for_loader(snapshot)
+    def wait_for_builder() -> None:
+        thread = snapshot_module._build_thread
+        assert thread is not None
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+    monkeypatch.setattr(snapshot_module, "generation_build", broken_build)
+    snapshot_module._build_start(tmp_path, replacing=None)
+    wait_for_builder()
+    snapshot_module._build_start(tmp_path, replacing=None)  # at once again: no second build
+    wait_for_builder()
     assert len(attempts) == 1
+    with override_settings(MINICRM_SNAPSHOT_DIR=tmp_path):
+        assert snapshot_state()["state"] == "failed"
 
-    assert snapshot._failed_at is not None
-    snapshot._failed_at -= snapshot_module.LOAD_RETRY_SECONDS + 1
-    snapshot.load_in_background()
-    _wait_for_loader(snapshot)
+    assert snapshot_module._build_failed_at is not None
+    snapshot_module._build_failed_at -= snapshot_module.LOAD_RETRY_SECONDS + 1
+    snapshot_module._build_start(tmp_path, replacing=None)
+    wait_for_builder()
     assert len(attempts) == 2
-    assert not snapshot.loaded
 
 
-def test_a_refresh_that_fails_answers_from_sql_and_reloads(
-    monkeypatch: pytest.MonkeyPatch, loaded: CustomerSnapshot, caplog: pytest.LogCaptureFixture
+@pytest.mark.django_db
+def test_a_refresh_that_fails_answers_from_sql_and_reopens(
+    machine: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(snapshot_module, "_shared", loaded)
+    for key, total in [("a", "50.00"), ("b", "150.00"), ("c", "999.99")]:
+        CustomerFactory(external_id=key, total_spend=Decimal(total), order_count=1)
+    assert preview_snapshot_or_start_build() is None  # builds
+    shared = preview_snapshot_or_start_build()
+    assert shared is not None
 
-    def broken_refresh() -> None:
+    def broken_refresh(*, rebuild: bool = True) -> bool:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(loaded, "refresh", broken_refresh)
-    monkeypatch.setattr(loaded, "load_in_background", lambda: None)
-    with override_settings(MINICRM_PREVIEW_SNAPSHOT=True):
-        assert shared_snapshot() is None
-        # The preview still answers, from SQL: customers b and c spent at least 100.
-        assert segment_preview(rules=RULES)["count"] == 2
-
-    assert not loaded.loaded
+    monkeypatch.setattr(shared, "refresh", broken_refresh)
+    assert preview_snapshot_or_start_build() is None
+    # The preview still answers, from SQL: customers b and c spent at least 100.
+    assert segment_preview(rules=RULES)["count"] == 2
     assert "Refreshing the customer snapshot failed" in caplog.text
+    # The next use opens the generation afresh (a new copy, not the broken one).
+    reopened = preview_snapshot_or_start_build()
+    assert reopened is not None
+    assert reopened is not shared
+    assert reopened.count(RULES, today=timezone.localdate()) == 2
