@@ -11,6 +11,7 @@ from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
 from minicrm.customers.models import Customer, Order
 from minicrm.customers.services import customers_bulk_upsert, orders_bulk_upsert
+from tests.customers.rows import order_row
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,16 +25,6 @@ def viewer_client() -> Client:
 
 def post(client: Client, path: str, body: Any) -> Any:
     return client.post(f"/api/v1{path}", data=json.dumps(body), content_type="application/json")
-
-
-def order(key: str, customer: str = "C-1", **extra: Any) -> dict[str, Any]:
-    return {
-        "external_id": key,
-        "customer_external_id": customer,
-        "amount": "100.00",
-        "ordered_at": "2025-01-10T10:00:00Z",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -61,10 +52,10 @@ def stored() -> None:
     )
     orders_bulk_upsert(
         rows=[
-            order("O-1", amount="100.00", ordered_at="2025-01-05"),
-            order("O-2", amount="300.00", ordered_at="2025-01-09"),
-            order("O-3", amount="50.00", status="cancelled", ordered_at="2025-01-12"),
-            order("O-4", customer="C-2", amount="80.00", ordered_at="2025-02-01"),
+            order_row("O-1", amount="100.00", ordered_at="2025-01-05"),
+            order_row("O-2", amount="300.00", ordered_at="2025-01-09"),
+            order_row("O-3", amount="50.00", status="cancelled", ordered_at="2025-01-12"),
+            order_row("O-4", customer="C-2", amount="80.00", ordered_at="2025-02-01"),
         ]
     )
 
@@ -81,7 +72,7 @@ def test_bulk_customers_needs_authentication(client: Client) -> None:
 
 def test_a_viewer_cannot_write_customers_or_orders(viewer_client: Client) -> None:
     customers = post(viewer_client, "/customers/bulk", {"rows": [{"external_id": "C-1"}]})
-    orders = post(viewer_client, "/orders/bulk", {"rows": [order("O-1")]})
+    orders = post(viewer_client, "/orders/bulk", {"rows": [order_row("O-1")]})
 
     assert (customers.status_code, orders.status_code) == (403, 403)
     assert customers.json() == {"detail": "This needs the marketer role."}
@@ -105,7 +96,13 @@ def test_bulk_orders_stores_valid_rows_and_reports_the_others(api_client: Client
     response = post(
         api_client,
         "/orders/bulk",
-        {"rows": [order("O-1"), order("O-2", amount="-5"), order("O-3", customer="C-9")]},
+        {
+            "rows": [
+                order_row("O-1"),
+                order_row("O-2", amount="-5"),
+                order_row("O-3", customer="C-9"),
+            ]
+        },
     )
 
     assert response.status_code == 200
@@ -143,7 +140,7 @@ def test_a_batch_with_no_storable_row_is_422_naming_the_field(
 ) -> None:
     customers_bulk_upsert(rows=[{"external_id": "C-1"}])
 
-    response = post(api_client, "/orders/bulk", {"rows": [order("O-1", **changes)]})
+    response = post(api_client, "/orders/bulk", {"rows": [order_row("O-1", **changes)]})
 
     assert response.status_code == 422
     body = response.json()

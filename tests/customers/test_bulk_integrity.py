@@ -16,7 +16,7 @@ from django.db.models import DecimalField, PositiveIntegerField
 from django.test import Client
 
 from minicrm.core.limits import MAX_CUSTOMER_ORDERS, MAX_CUSTOMER_SPEND, MAX_ORDER_AMOUNT
-from minicrm.customers.models import Customer, CustomerTag, Order
+from minicrm.customers.models import Customer, Order
 from minicrm.customers.services import (
     RowError,
     customer_stats_rebuild,
@@ -25,29 +25,12 @@ from minicrm.customers.services import (
 )
 from minicrm.imports.models import Import
 from minicrm.imports.services import import_create, import_process
+from tests.customers.rows import order_row, snapshot
 
 pytestmark = pytest.mark.django_db
 
 NUL = "Must not contain the NUL character (\\u0000)."
 SURROGATE = "Must not contain a lone surrogate (\\ud800-\\udfff); send valid Unicode text."
-
-
-def order(key: str, customer: str, amount: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "external_id": key,
-        "customer_external_id": customer,
-        "amount": str(amount),
-        "ordered_at": "2025-01-10T10:00:00Z",
-        **extra,
-    }
-
-
-def snapshot() -> list[tuple[Any, ...]]:
-    return [
-        *Customer.objects.order_by("id").values_list(),
-        *CustomerTag.objects.order_by("id").values_list(),
-        *Order.objects.order_by("id").values_list(),
-    ]
 
 
 def spend(key: str) -> tuple[Decimal, int]:
@@ -88,8 +71,8 @@ def test_the_money_limits_are_the_largest_values_of_their_columns() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_an_order_that_would_overflow_total_spend_is_a_row_error_and_the_rest_is_stored() -> None:
-    rows = [order(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(101)]
-    rows.append(order("O-other", "C-2", "5.00"))
+    rows = [order_row(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(101)]
+    rows.append(order_row("O-other", "C-2", "5.00"))
 
     result = orders_bulk_upsert(rows=rows)
 
@@ -102,7 +85,9 @@ def test_an_order_that_would_overflow_total_spend_is_a_row_error_and_the_rest_is
     assert not Order.objects.filter(external_id="O-100").exists()
 
     # The last cents fit exactly; one more cent does not, even in a later batch.
-    result = orders_bulk_upsert(rows=[order("O-fill", "C-1", "0.99"), order("O-x", "C-1", "0.01")])
+    result = orders_bulk_upsert(
+        rows=[order_row("O-fill", "C-1", "0.99"), order_row("O-x", "C-1", "0.01")]
+    )
 
     assert result.created == 1
     assert result.errors == [RowError(1, "amount", overflow_message("C-1", "1,000,000,000,000.00"))]
@@ -113,8 +98,8 @@ def test_an_order_that_would_overflow_total_spend_is_a_row_error_and_the_rest_is
 
 @pytest.mark.usefixtures("customers")
 def test_orders_that_do_not_count_are_stored_past_the_spend_limit() -> None:
-    rows = [order(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
-    rows.append(order("O-cancelled", "C-1", MAX_ORDER_AMOUNT, status="cancelled"))
+    rows = [order_row(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
+    rows.append(order_row("O-cancelled", "C-1", MAX_ORDER_AMOUNT, status="cancelled"))
 
     result = orders_bulk_upsert(rows=rows)
 
@@ -124,12 +109,12 @@ def test_orders_that_do_not_count_are_stored_past_the_spend_limit() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_an_update_that_would_overflow_is_a_row_error_and_a_freed_amount_makes_room() -> None:
-    rows = [order(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
-    orders_bulk_upsert(rows=[*rows, order("O-c", "C-1", "10.00", status="cancelled")])
+    rows = [order_row(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
+    orders_bulk_upsert(rows=[*rows, order_row("O-c", "C-1", "10.00", status="cancelled")])
     before = snapshot()
 
     # Completing the cancelled order would take C-1 past the column: refused, nothing changes.
-    result = orders_bulk_upsert(rows=[order("O-c", "C-1", "10.00", status="completed")])
+    result = orders_bulk_upsert(rows=[order_row("O-c", "C-1", "10.00", status="completed")])
 
     assert result.errors == [RowError(0, "amount", overflow_message("C-1", "1,000,000,000,009.00"))]
     assert (result.created, result.updated, result.unchanged) == (0, 0, 0)
@@ -138,9 +123,9 @@ def test_an_update_that_would_overflow_is_a_row_error_and_a_freed_amount_makes_r
     # Rows apply in order: a cancellation earlier in the batch makes room for the completion.
     result = orders_bulk_upsert(
         rows=[
-            order("O-0", "C-1", MAX_ORDER_AMOUNT, status="cancelled"),
-            order("O-c", "C-1", "10.00", status="completed"),
-            order("O-new", "C-1", MAX_ORDER_AMOUNT),
+            order_row("O-0", "C-1", MAX_ORDER_AMOUNT, status="cancelled"),
+            order_row("O-c", "C-1", "10.00", status="completed"),
+            order_row("O-new", "C-1", MAX_ORDER_AMOUNT),
         ]
     )
 
@@ -154,11 +139,11 @@ def test_an_update_that_would_overflow_is_a_row_error_and_a_freed_amount_makes_r
 
 @pytest.mark.usefixtures("customers")
 def test_moving_an_order_to_a_full_customer_is_a_row_error() -> None:
-    orders_bulk_upsert(rows=[order(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)])
-    orders_bulk_upsert(rows=[order("O-2nd", "C-2", "1.00")])
+    orders_bulk_upsert(rows=[order_row(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)])
+    orders_bulk_upsert(rows=[order_row("O-2nd", "C-2", "1.00")])
     before = snapshot()
 
-    result = orders_bulk_upsert(rows=[order("O-2nd", "C-1", "1.00")])
+    result = orders_bulk_upsert(rows=[order_row("O-2nd", "C-1", "1.00")])
 
     assert result.errors == [RowError(0, "amount", overflow_message("C-1", "1,000,000,000,000.00"))]
     assert snapshot() == before
@@ -169,7 +154,7 @@ def test_an_order_past_the_order_count_column_is_a_row_error() -> None:
     Customer.objects.filter(external_id="C-1").update(order_count=MAX_CUSTOMER_ORDERS)
 
     result = orders_bulk_upsert(
-        rows=[order("O-1", "C-1", "1.00"), order("O-2", "C-1", "1.00", status="refunded")]
+        rows=[order_row("O-1", "C-1", "1.00"), order_row("O-2", "C-1", "1.00", status="refunded")]
     )
 
     assert result.errors == [
@@ -188,7 +173,7 @@ def test_an_order_past_the_order_count_column_is_a_row_error() -> None:
 @pytest.mark.usefixtures("customers")
 def test_an_amount_past_the_order_column_is_a_row_error() -> None:
     result = orders_bulk_upsert(
-        rows=[order("O-1", "C-1", "10000000000.00"), order("O-2", "C-1", "1.001")]
+        rows=[order_row("O-1", "C-1", "10000000000.00"), order_row("O-2", "C-1", "1.001")]
     )
 
     assert [(error.index, error.field) for error in result.errors] == [(0, "amount"), (1, "amount")]
@@ -203,9 +188,9 @@ def test_the_api_answers_an_overflow_with_a_row_error_and_reads_stay_readable(
         return api_client.post(f"/api/v1{path}", data=body, content_type="application/json")
 
     assert post("/customers/bulk", [{"external_id": "C-1"}, {"external_id": "C-2"}]).status_code
-    rows = [order(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
-    rows += [order("O-fill", "C-1", "0.99"), order("O-over", "C-1", "0.01")]
-    rows.append(order("O-two", "C-2", "3.50"))
+    rows = [order_row(f"O-{n}", "C-1", MAX_ORDER_AMOUNT) for n in range(100)]
+    rows += [order_row("O-fill", "C-1", "0.99"), order_row("O-over", "C-1", "0.01")]
+    rows.append(order_row("O-two", "C-2", "3.50"))
 
     response = post("/orders/bulk", rows)
 
@@ -224,7 +209,7 @@ def test_the_api_answers_an_overflow_with_a_row_error_and_reads_stay_readable(
     }
 
     # Every row over the limit: nothing stored, a 422 naming the field.
-    response = post("/orders/bulk", [order("O-over", "C-1", "0.01")])
+    response = post("/orders/bulk", [order_row("O-over", "C-1", "0.01")])
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
@@ -320,12 +305,12 @@ def test_customer_text_a_database_refuses_is_a_row_error_naming_the_field() -> N
 @pytest.mark.usefixtures("customers")
 def test_order_text_a_database_refuses_is_a_row_error_naming_the_field() -> None:
     rows = [
-        order("O-\x001", "C-1", "1.00"),
-        order("O-2", "C-\x001", "1.00"),
-        order("O-3", "C-1", "1.00", currency="IN\x00"),
-        order("O-4", "C-1", "1.00", status="completed\x00"),
-        order("O-5", "C-1", "1.00", ordered_at="2025-01-01\ud800"),
-        order("O-6", "C-1", "1.00"),
+        order_row("O-\x001", "C-1", "1.00"),
+        order_row("O-2", "C-\x001", "1.00"),
+        order_row("O-3", "C-1", "1.00", currency="IN\x00"),
+        order_row("O-4", "C-1", "1.00", status="completed\x00"),
+        order_row("O-5", "C-1", "1.00", ordered_at="2025-01-01\ud800"),
+        order_row("O-6", "C-1", "1.00"),
     ]
 
     result = orders_bulk_upsert(rows=rows)

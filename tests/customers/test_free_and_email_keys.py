@@ -1,6 +1,5 @@
 """Free orders are orders, and customers and orders keyed by email (shop exports)."""
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,39 +14,18 @@ from minicrm.customers.services import (
     customers_bulk_upsert,
     orders_bulk_upsert,
 )
+from tests.customers.rows import at, order_row, stats
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def order(key: str, amount: str, day: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "external_id": key,
-        "customer_external_id": "C-1",
-        "amount": amount,
-        "ordered_at": f"2025-01-{day:02d}T10:00:00Z",
-        **extra,
-    }
-
-
-def at(day: int) -> datetime:
-    return datetime(2025, 1, day, 10, tzinfo=UTC)
-
-
-def stats(external_id: str = "C-1") -> tuple[Decimal, int, datetime | None, datetime | None]:
-    customer = Customer.objects.get(external_id=external_id)
-    return (
-        customer.total_spend,
-        customer.order_count,
-        customer.first_order_at,
-        customer.last_order_at,
-    )
-
-
 def test_a_free_order_counts_as_an_order_and_adds_nothing_to_spend() -> None:
     customers_bulk_upsert(rows=[{"external_id": "C-1"}])
 
-    result = orders_bulk_upsert(rows=[order("O-1", "0.00", 3), order("O-2", "250.00", 9)])
+    result = orders_bulk_upsert(
+        rows=[order_row("O-1", amount="0.00", day=3), order_row("O-2", amount="250.00", day=9)]
+    )
 
     assert (result.created, result.errors) == (2, [])
     assert stats() == (Decimal("250.00"), 2, at(3), at(9))
@@ -55,8 +33,8 @@ def test_a_free_order_counts_as_an_order_and_adds_nothing_to_spend() -> None:
 
 def test_free_orders_alone_give_a_count_and_dates_with_zero_spend_in_both_stats_paths() -> None:
     customers_bulk_upsert(rows=[{"external_id": "C-1"}])
-    orders_bulk_upsert(rows=[order("O-1", "0", 5)])
-    orders_bulk_upsert(rows=[order("O-2", "0", 2)])  # the incremental path
+    orders_bulk_upsert(rows=[order_row("O-1", amount="0", day=5)])
+    orders_bulk_upsert(rows=[order_row("O-2", amount="0", day=2)])  # the incremental path
     incremental = stats()
 
     customer = Customer.objects.get(external_id="C-1")
@@ -69,9 +47,9 @@ def test_free_orders_alone_give_a_count_and_dates_with_zero_spend_in_both_stats_
 
 def test_an_order_changed_to_free_is_recomputed() -> None:
     customers_bulk_upsert(rows=[{"external_id": "C-1"}])
-    orders_bulk_upsert(rows=[order("O-1", "100", 5)])
+    orders_bulk_upsert(rows=[order_row("O-1", amount="100", day=5)])
 
-    result = orders_bulk_upsert(rows=[order("O-1", "0", 5)])
+    result = orders_bulk_upsert(rows=[order_row("O-1", amount="0", day=5)])
 
     assert result.updated == 1
     assert stats() == (Decimal("0.00"), 1, at(5), at(5))
@@ -80,7 +58,7 @@ def test_an_order_changed_to_free_is_recomputed() -> None:
 def test_a_negative_amount_is_a_row_error_and_the_database_refuses_one_too() -> None:
     customer = CustomerFactory(external_id="C-1")
 
-    result = orders_bulk_upsert(rows=[order("O-1", "-1", 5)])
+    result = orders_bulk_upsert(rows=[order_row("O-1", amount="-1", day=5)])
 
     assert result.errors == [RowError(0, "amount", "amount must be 0 or more, got '-1'.")]
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -1,6 +1,5 @@
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -18,42 +17,10 @@ from minicrm.customers.services import (
     orders_bulk_delete,
     orders_bulk_upsert,
 )
+from tests.customers.rows import at, order_row, snapshot, stats
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def order(key: str, customer: str, amount: str, day: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "external_id": key,
-        "customer_external_id": customer,
-        "amount": amount,
-        "ordered_at": f"2025-01-{day:02d}T10:00:00Z",
-        **extra,
-    }
-
-
-def at(day: int) -> datetime:
-    return datetime(2025, 1, day, 10, tzinfo=UTC)
-
-
-def stats(external_id: str) -> tuple[Decimal, int, datetime | None, datetime | None]:
-    customer = Customer.objects.get(external_id=external_id)
-    return (
-        customer.total_spend,
-        customer.order_count,
-        customer.first_order_at,
-        customer.last_order_at,
-    )
-
-
-def snapshot() -> list[tuple[Any, ...]]:
-    """Every stored value of every customer, tag and order, to compare before and after."""
-    return [
-        *Customer.objects.order_by("id").values_list(),
-        *CustomerTag.objects.order_by("id").values_list(),
-        *Order.objects.order_by("id").values_list(),
-    ]
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -187,10 +154,10 @@ def customers() -> None:
 def test_orders_are_created_and_only_completed_ones_count_in_stats() -> None:
     result = orders_bulk_upsert(
         rows=[
-            order("O-1", "C-1", "100.50", 3),
-            order("O-2", "C-1", "200.00", 9),
-            order("O-3", "C-1", "999.99", 1, status="cancelled"),
-            order("O-4", "C-1", "50", 20, status="refunded"),
+            order_row("O-1", "C-1", "100.50", 3),
+            order_row("O-2", "C-1", "200.00", 9),
+            order_row("O-3", "C-1", "999.99", 1, status="cancelled"),
+            order_row("O-4", "C-1", "50", 20, status="refunded"),
         ]
     )
 
@@ -207,16 +174,18 @@ def test_orders_are_created_and_only_completed_ones_count_in_stats() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_new_orders_add_to_existing_stats() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "100", 10)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "100", 10)])
 
-    orders_bulk_upsert(rows=[order("O-2", "C-1", "50", 5), order("O-3", "C-1", "25", 7)])
+    orders_bulk_upsert(rows=[order_row("O-2", "C-1", "50", 5), order_row("O-3", "C-1", "25", 7)])
 
     assert stats("C-1") == (Decimal("175.00"), 3, at(5), at(10))
 
 
 @pytest.mark.usefixtures("customers")
 def test_an_unknown_customer_is_an_error_on_customer_external_id_and_the_rest_is_stored() -> None:
-    result = orders_bulk_upsert(rows=[order("O-1", "C-404", "10", 1), order("O-2", "C-1", "10", 2)])
+    result = orders_bulk_upsert(
+        rows=[order_row("O-1", "C-404", "10", 1), order_row("O-2", "C-1", "10", 2)]
+    )
 
     assert result == BulkResult(
         created=1,
@@ -232,8 +201,8 @@ def test_an_unknown_customer_is_an_error_on_customer_external_id_and_the_rest_is
 def test_resending_the_same_orders_changes_nothing_at_all() -> None:
     ExchangeRate.objects.create(currency="USD", day=date(2025, 1, 2), rate=Decimal("83.5"))
     rows = [
-        order("O-1", "C-1", "10", 1),
-        order("O-2", "C-2", "20.5", 2, status="refunded", currency="usd"),
+        order_row("O-1", "C-1", "10", 1),
+        order_row("O-2", "C-2", "20.5", 2, status="refunded", currency="usd"),
     ]
     orders_bulk_upsert(rows=rows)
     before = snapshot()
@@ -246,10 +215,10 @@ def test_resending_the_same_orders_changes_nothing_at_all() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_a_resend_with_the_same_instant_in_another_offset_is_unchanged() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10.00", 1)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10.00", 1)])
 
     result = orders_bulk_upsert(
-        rows=[{**order("O-1", "C-1", "10", 1), "ordered_at": "2025-01-01T15:30:00+05:30"}]
+        rows=[{**order_row("O-1", "C-1", "10", 1), "ordered_at": "2025-01-01T15:30:00+05:30"}]
     )
 
     assert result.unchanged == 1
@@ -257,9 +226,9 @@ def test_a_resend_with_the_same_instant_in_another_offset_is_unchanged() -> None
 
 @pytest.mark.usefixtures("customers")
 def test_a_status_change_recomputes_the_customers_stats() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "30", 5)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1), order_row("O-2", "C-1", "30", 5)])
 
-    result = orders_bulk_upsert(rows=[order("O-2", "C-1", "30", 5, status="refunded")])
+    result = orders_bulk_upsert(rows=[order_row("O-2", "C-1", "30", 5, status="refunded")])
 
     assert result == BulkResult(created=0, updated=1, unchanged=0, errors=[])
     assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
@@ -267,9 +236,9 @@ def test_a_status_change_recomputes_the_customers_stats() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_an_order_moved_to_another_customer_moves_its_spend() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "30", 5)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1), order_row("O-2", "C-1", "30", 5)])
 
-    orders_bulk_upsert(rows=[order("O-2", "C-2", "30", 5)])
+    orders_bulk_upsert(rows=[order_row("O-2", "C-2", "30", 5)])
 
     assert stats("C-1") == (Decimal("10.00"), 1, at(1), at(1))
     assert stats("C-2") == (Decimal("30.00"), 1, at(5), at(5))
@@ -278,9 +247,9 @@ def test_an_order_moved_to_another_customer_moves_its_spend() -> None:
 @pytest.mark.usefixtures("customers")
 def test_a_currency_change_converts_the_amount_again_and_the_stats_follow() -> None:
     ExchangeRate.objects.create(currency="EUR", day=date(2025, 1, 1), rate=Decimal("90.125"))
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1)])
 
-    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1, currency="EUR")])
+    result = orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1, currency="EUR")])
 
     assert result.updated == 1
     stored = Order.objects.get()
@@ -294,9 +263,9 @@ def test_a_currency_change_converts_the_amount_again_and_the_stats_follow() -> N
 
 @pytest.mark.usefixtures("customers")
 def test_leaving_status_out_keeps_the_stored_status() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1, status="cancelled")])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1, status="cancelled")])
 
-    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    result = orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1)])
 
     assert result.unchanged == 1
     assert Order.objects.get().status == "cancelled"
@@ -304,7 +273,9 @@ def test_leaving_status_out_keeps_the_stored_status() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_a_duplicate_order_key_in_one_batch_keeps_the_first_row() -> None:
-    result = orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-1", "C-1", "99", 2)])
+    result = orders_bulk_upsert(
+        rows=[order_row("O-1", "C-1", "10", 1), order_row("O-1", "C-1", "99", 2)]
+    )
 
     assert result.errors == [
         RowError(1, "external_id", "'O-1' already appears in row 0 of this batch.")
@@ -314,11 +285,11 @@ def test_a_duplicate_order_key_in_one_batch_keeps_the_first_row() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_invalid_order_rows_change_nothing() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1)])
     before = snapshot()
 
     result = orders_bulk_upsert(
-        rows=[order("O-1", "C-1", "-10", 1), order("O-2", "C-1", "5", 1, status="lost")]
+        rows=[order_row("O-1", "C-1", "-10", 1), order_row("O-2", "C-1", "5", 1, status="lost")]
     )
 
     assert result.created + result.updated + result.unchanged == 0
@@ -329,7 +300,9 @@ def test_invalid_order_rows_change_nothing() -> None:
 @pytest.mark.usefixtures("customers")
 def test_order_upserts_take_the_same_number_of_queries_for_any_batch_size() -> None:
     def queries(count: int, offset: int) -> int:
-        rows = [order(f"O-{offset + n}", f"C-{1 + n % 2}", "10", 1 + n % 28) for n in range(count)]
+        rows = [
+            order_row(f"O-{offset + n}", f"C-{1 + n % 2}", "10", 1 + n % 28) for n in range(count)
+        ]
         with CaptureQueriesContext(connection) as captured:
             orders_bulk_upsert(rows=rows)
         return len(captured)
@@ -344,9 +317,9 @@ def test_order_upserts_take_the_same_number_of_queries_for_any_batch_size() -> N
 def test_deleting_orders_corrects_stats_and_skips_unknown_keys() -> None:
     orders_bulk_upsert(
         rows=[
-            order("O-1", "C-1", "10", 1),
-            order("O-2", "C-1", "30", 5),
-            order("O-3", "C-2", "7", 3),
+            order_row("O-1", "C-1", "10", 1),
+            order_row("O-2", "C-1", "30", 5),
+            order_row("O-3", "C-2", "7", 3),
         ]
     )
 
@@ -359,7 +332,7 @@ def test_deleting_orders_corrects_stats_and_skips_unknown_keys() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_deleting_a_missing_order_is_not_found_and_changes_nothing() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1)])
     before = snapshot()
 
     with pytest.raises(NotFoundError):
@@ -370,7 +343,7 @@ def test_deleting_a_missing_order_is_not_found_and_changes_nothing() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_order_delete_removes_one_order() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1)])
 
     order_delete(external_id="O-1")
 
@@ -422,7 +395,7 @@ FLOAT_TRAP = [
 @pytest.mark.usefixtures("customers")
 def test_recomputed_spend_is_stored_to_the_cent_even_when_the_database_sums_floats() -> None:
     rows = [
-        {**order(f"O-{n}", "C-1", amount, 1), "ordered_at": f"2025-01-01T10:{n:02d}:00Z"}
+        {**order_row(f"O-{n}", "C-1", amount, 1), "ordered_at": f"2025-01-01T10:{n:02d}:00Z"}
         for n, amount in enumerate(FLOAT_TRAP)
     ]
     orders_bulk_upsert(rows=rows)
@@ -441,7 +414,12 @@ def test_recomputed_spend_is_stored_to_the_cent_even_when_the_database_sums_floa
 def test_spend_added_order_by_order_stays_exact_to_the_cent() -> None:
     for n, amount in enumerate(FLOAT_TRAP):
         orders_bulk_upsert(
-            rows=[{**order(f"O-{n}", "C-1", amount, 1), "ordered_at": f"2025-01-01T10:{n:02d}:00Z"}]
+            rows=[
+                {
+                    **order_row(f"O-{n}", "C-1", amount, 1),
+                    "ordered_at": f"2025-01-01T10:{n:02d}:00Z",
+                }
+            ]
         )
 
     assert Customer.objects.filter(external_id="C-1", total_spend=Decimal("97509.46")).exists()
@@ -450,12 +428,12 @@ def test_spend_added_order_by_order_stays_exact_to_the_cent() -> None:
 
 @pytest.mark.usefixtures("customers")
 def test_moving_a_middle_order_in_time_touches_the_customer_though_stats_stay() -> None:
-    orders_bulk_upsert(rows=[order("O-1", "C-1", "10", 1), order("O-2", "C-1", "20", 5)])
-    orders_bulk_upsert(rows=[order("O-3", "C-1", "30", 9)])
+    orders_bulk_upsert(rows=[order_row("O-1", "C-1", "10", 1), order_row("O-2", "C-1", "20", 5)])
+    orders_bulk_upsert(rows=[order_row("O-3", "C-1", "30", 9)])
     before = Customer.objects.values_list("updated_at", flat=True).get(external_id="C-1")
     stats_before = stats("C-1")
 
-    orders_bulk_upsert(rows=[order("O-2", "C-1", "20", 7)])  # first and last stay the same
+    orders_bulk_upsert(rows=[order_row("O-2", "C-1", "20", 7)])  # first and last stay the same
 
     assert stats("C-1") == stats_before
     # The snapshot's recent orders and the insight trend windows are refreshed by updated_at.

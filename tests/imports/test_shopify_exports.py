@@ -21,8 +21,9 @@ from django.test import Client
 from django.urls import reverse
 
 from minicrm.customers.ingestion import external_id_from_email
-from minicrm.customers.models import Customer, CustomerTag, Order
+from minicrm.customers.models import Customer, Order
 from minicrm.imports.models import ColumnMapping, Import
+from tests.customers.rows import snapshot
 
 from .conftest import csv_file
 
@@ -52,15 +53,6 @@ ORDERS_EXPECTED = {
     "#1004": (Decimal("450.00"), "cancelled", "ravi.k@example.com"),
     "#1005": (Decimal("0.00"), "completed", "meera@example.com"),
 }
-
-
-def snapshot() -> list[tuple[Any, ...]]:
-    """Every stored value of every customer, tag and order."""
-    return [
-        *Customer.objects.order_by("id").values_list(),
-        *CustomerTag.objects.order_by("id").values_list(),
-        *Order.objects.order_by("id").values_list(),
-    ]
 
 
 def assert_books_match() -> None:
