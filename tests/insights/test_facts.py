@@ -26,8 +26,32 @@ def data_queries(queries: CaptureQueriesContext) -> list[str]:
     ]
 
 
-def bucket(key: str, label: str, customers: int, share: float) -> dict[str, object]:
-    return {"bucket": key, "label": label, "customers": customers, "share": share}
+ORDER_COUNTS = (
+    ("0", "0 orders"),
+    ("1", "1 order"),
+    ("2", "2 orders"),
+    ("3-5", "3-5 orders"),
+    ("6-10", "6-10 orders"),
+    ("11+", "11+ orders"),
+)
+RECENCY = (
+    ("0-30", "0-30 days"),
+    ("31-90", "31-90 days"),
+    ("91-180", "91-180 days"),
+    ("181-365", "181-365 days"),
+    ("365+", "365+ days"),
+    ("never", "Never ordered"),
+)
+
+
+def buckets(
+    kinds: tuple[tuple[str, str], ...], *counts: tuple[int, float]
+) -> list[dict[str, object]]:
+    """Each bucket of `kinds` (key, label) with its (customers, share), in order."""
+    return [
+        {"bucket": key, "label": label, "customers": customers, "share": share}
+        for (key, label), (customers, share) in zip(kinds, counts, strict=True)
+    ]
 
 
 BASE = {
@@ -45,22 +69,12 @@ BASE = {
     "lapsed_share": 0.1667,
     "new_customers": 1,  # E, signed up 29 days ago
     "new_share": 0.1667,
-    "order_count_distribution": [
-        bucket("0", "0 orders", 1, 0.1667),
-        bucket("1", "1 order", 2, 0.3333),
-        bucket("2", "2 orders", 1, 0.1667),
-        bucket("3-5", "3-5 orders", 1, 0.1667),
-        bucket("6-10", "6-10 orders", 1, 0.1667),
-        bucket("11+", "11+ orders", 0, 0.0),
-    ],
-    "recency": [
-        bucket("0-30", "0-30 days", 1, 0.1667),
-        bucket("31-90", "31-90 days", 2, 0.3333),
-        bucket("91-180", "91-180 days", 1, 0.1667),
-        bucket("181-365", "181-365 days", 0, 0.0),
-        bucket("365+", "365+ days", 1, 0.1667),
-        bucket("never", "Never ordered", 1, 0.1667),
-    ],
+    "order_count_distribution": buckets(
+        ORDER_COUNTS, (1, 0.1667), (2, 0.3333), (1, 0.1667), (1, 0.1667), (1, 0.1667), (0, 0.0)
+    ),
+    "recency": buckets(
+        RECENCY, (1, 0.1667), (2, 0.3333), (1, 0.1667), (0, 0.0), (1, 0.1667), (1, 0.1667)
+    ),
     "top_cities": [
         {"name": "Mumbai", "customers": 2, "share": 0.3333},
         {"name": "Chennai", "customers": 1, "share": 0.1667},
@@ -95,22 +109,10 @@ SEGMENT = {
     "lapsed_share": 0.0,
     "new_customers": 0,
     "new_share": 0.0,
-    "order_count_distribution": [
-        bucket("0", "0 orders", 0, 0.0),
-        bucket("1", "1 order", 0, 0.0),
-        bucket("2", "2 orders", 1, 0.3333),
-        bucket("3-5", "3-5 orders", 1, 0.3333),
-        bucket("6-10", "6-10 orders", 1, 0.3333),
-        bucket("11+", "11+ orders", 0, 0.0),
-    ],
-    "recency": [
-        bucket("0-30", "0-30 days", 1, 0.3333),
-        bucket("31-90", "31-90 days", 2, 0.6667),
-        bucket("91-180", "91-180 days", 0, 0.0),
-        bucket("181-365", "181-365 days", 0, 0.0),
-        bucket("365+", "365+ days", 0, 0.0),
-        bucket("never", "Never ordered", 0, 0.0),
-    ],
+    "order_count_distribution": buckets(
+        ORDER_COUNTS, (0, 0.0), (0, 0.0), (1, 0.3333), (1, 0.3333), (1, 0.3333), (0, 0.0)
+    ),
+    "recency": buckets(RECENCY, (1, 0.3333), (2, 0.6667), (0, 0.0), (0, 0.0), (0, 0.0), (0, 0.0)),
     "top_cities": [
         {"name": "Mumbai", "customers": 2, "share": 0.6667, "base_share": 0.3333, "index": 2.0},
         {"name": "Chennai", "customers": 1, "share": 0.3333, "base_share": 0.1667, "index": 2.0},
