@@ -1,5 +1,6 @@
 """Settings for every environment, read from environment variables (see README "Configuration")."""
 
+import copy
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -84,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # A request that writes keeps its client's next reads on the primary (read replica only).
+    "minicrm.core.replica.ReplicaPinMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -174,6 +177,21 @@ elif _engine == "django.db.backends.postgresql" and DATABASE_POOL:
     }
 if os.environ.get("DATABASE_TEST_NAME"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["DATABASE_TEST_NAME"]
+# A read replica of the primary (same engine): the read-heavy paths (previews' SQL, members,
+# exports, dashboard, customer list, facts) read it, unless the request or its client wrote in
+# the last MINICRM_REPLICA_PIN_SECONDS (minicrm.core.db_router). Tests point it at the test
+# database (MIRROR); migrations run on the primary only.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+MINICRM_REPLICA_PIN_SECONDS = float(os.environ.get("MINICRM_REPLICA_PIN_SECONDS", "5"))
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_health_checks=True)
+    if _replica["ENGINE"] != _engine:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must name the same engine as the primary.")
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["OPTIONS"] = copy.deepcopy(DATABASES["default"].get("OPTIONS", {}))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["minicrm.core.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

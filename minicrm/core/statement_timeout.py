@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from .db_router import read_alias
 from .errors import ApplicationError
 
 # MariaDB's ER_STATEMENT_TIMEOUT and MySQL's ER_QUERY_TIMEOUT; PostgreSQL's query_canceled.
@@ -61,12 +62,15 @@ def active_timeout_seconds() -> float | None:
 
 
 @contextmanager
-def statement_timeout(seconds: float, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+def statement_timeout(seconds: float, *, using: str | None = None) -> Iterator[None]:
     """Stop any statement inside the block that runs longer than `seconds` (or than the budget
-    of an enclosing block, if shorter), raising StatementTimeoutError."""
+    of an enclosing block, if shorter), raising StatementTimeoutError.
+
+    On the database `using`, by default the one reads go to here (the read replica inside
+    `replica_reads`, which also bounds the replica when it starts inside this block)."""
     outer = active_timeout_seconds()
     budget = min(seconds, outer) if outer is not None else seconds
-    connection = connections[using]
+    connection = connections[using or read_alias()]
     limits: Callable[[BaseDatabaseWrapper, float], Any] = {
         "postgresql": _postgresql,
         "mysql": _mysql,
