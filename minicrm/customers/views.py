@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 
 from minicrm.core.errors import NotFoundError
 from minicrm.core.limits import MAX_PAGE_NUMBER
+from minicrm.core.replica import replica_reads
 
 from .models import Customer
 from .selectors import (
@@ -207,6 +208,7 @@ def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
 
 
 @require_GET
+@replica_reads()
 def customer_list_page(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET)
     context = _results(request, form)

@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Collate
 
+from minicrm.core.replica import replica_reads
 from minicrm.core.statement_timeout import statement_timeout, worker_timeout_seconds
 from minicrm.customers.models import Customer, Order
 from minicrm.segments.compiler import customers_matching, day_start, today_in_zone
@@ -76,7 +77,8 @@ def rules_facts(
     with statement_timeout(worker_timeout_seconds()):
         if snapshot is not None and snapshot.holds_orders_since(trend_bounds(today)[0]):
             return snapshot_facts(snapshot=snapshot, rules=rules, today=today)
-        return members_facts(members=customers_matching(rules, today=today), today=today)
+        with replica_reads():
+            return members_facts(members=customers_matching(rules, today=today), today=today)
 
 
 def facts_snapshot_or_start_build(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:

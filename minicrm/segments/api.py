@@ -17,6 +17,7 @@ from minicrm.accounts.services import client_ip
 from minicrm.core.csv_stream import csv_line, csv_lines
 from minicrm.core.pagination import PageParams, paginate
 from minicrm.core.params import Id
+from minicrm.core.replica import replica_reads
 from minicrm.core.statement_timeout import statement_timeout, web_timeout_seconds
 
 from .compiler import today_in_zone
@@ -238,7 +239,7 @@ def delete_segment(request: HttpRequest, segment_id: Id) -> Any:
 )
 def segment_customers(request: HttpRequest, segment_id: Id, page: Query[PageParams]) -> Any:
     segment = segment_get(segment_id=segment_id)
-    with statement_timeout(web_timeout_seconds()):
+    with replica_reads(), statement_timeout(web_timeout_seconds()):
         return paginate(segment_members(segment=segment), page)
 
 

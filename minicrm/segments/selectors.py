@@ -10,6 +10,7 @@ from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from minicrm.core.errors import NotFoundError
 from minicrm.core.limits import MAX_RULE_TREE_LIST_ITEMS
+from minicrm.core.replica import replica_reads
 from minicrm.core.statement_timeout import statement_timeout
 from minicrm.customers.models import Customer, CustomerTag
 
@@ -160,11 +161,12 @@ def segment_preview(
             "total_customers": snapshot.total(),
             "sample": segment_sample(rules=rules, today=day, snapshot=snapshot),
         }
-    return {
-        "count": customers_matching(rules, today=day).count(),
-        "total_customers": Customer.objects.count(),
-        "sample": segment_sample(rules=rules, today=day),
-    }
+    with replica_reads():
+        return {
+            "count": customers_matching(rules, today=day).count(),
+            "total_customers": Customer.objects.count(),
+            "sample": segment_sample(rules=rules, today=day),
+        }
 
 
 def segment_funnel(
@@ -188,7 +190,8 @@ def segment_funnel(
     if snapshot is not None:
         counts = snapshot.funnel_counts(rules, today=day)
     else:
-        counts = _funnel_counts(rules, today=day)
+        with replica_reads():
+            counts = _funnel_counts(rules, today=day)
     return [{"label": label, "count": count} for label, count in zip(labels, counts, strict=True)]
 
 
@@ -250,7 +253,10 @@ def segment_export_rows(
     members = segment_members(segment=segment, today=today or today_in_zone())
     last_id = 0
     while True:
-        with statement_timeout(timeout_seconds) if timeout_seconds else nullcontext():
+        with (
+            replica_reads(),
+            statement_timeout(timeout_seconds) if timeout_seconds else nullcontext(),
+        ):
             chunk = list(members.filter(id__gt=last_id).values_list(*EXPORT_COLUMNS)[:chunk_size])
             if not chunk:
                 return

@@ -17,6 +17,7 @@ from minicrm.accounts.services import client_ip
 from minicrm.core.errors import ApplicationError, NotFoundError
 from minicrm.core.formatting import currency_symbol
 from minicrm.core.limits import MAX_RULE_CONDITIONS, MAX_RULE_DEPTH
+from minicrm.core.replica import replica_reads
 from minicrm.core.statement_timeout import (
     StatementTimeoutError,
     statement_timeout,
@@ -207,7 +208,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["history_days"] = HISTORY_DAYS
     elif tab == "members":
         try:
-            with statement_timeout(web_timeout_seconds()):
+            with replica_reads(), statement_timeout(web_timeout_seconds()):
                 page = _page(segment_members(segment=segment), request, MEMBERS_PAGE_SIZE)
                 page.object_list = list(page.object_list)
         except StatementTimeoutError as error:

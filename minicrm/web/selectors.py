@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db.models import Aggregate, Count, IntegerField, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
+from minicrm.core.replica import replica_reads
 from minicrm.customers.models import Customer, Order
 
 CACHE_KEY = "web:dashboard:v1"
@@ -137,6 +138,7 @@ def _customer_sum(field: str) -> Decimal:
     return Decimal(total or 0)
 
 
+@replica_reads()
 def dashboard_compute(*, now: datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     today = timezone.localdate(now)
