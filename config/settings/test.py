@@ -2,12 +2,25 @@
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+# MINICRM_TEST_TASKS_BACKEND=database or rq runs the suite's tasks through that real backend
+# and its worker code, in the test's process (tests/core/real_backends.py); the default runs
+# them in place (immediate). A worker process a test starts sets MINICRM_TASKS_BACKEND itself.
+TEST_TASKS_BACKEND = os.environ.get("MINICRM_TEST_TASKS_BACKEND", "")
+if TEST_TASKS_BACKEND:
+    os.environ["MINICRM_TASKS_BACKEND"] = TEST_TASKS_BACKEND
 os.environ.setdefault("MINICRM_TASKS_BACKEND", "immediate")
+# The Redis tests (MINICRM_TEST_REDIS_URL) use their own database number, never the app's.
+TEST_REDIS_URL = os.environ.get("MINICRM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+if TEST_TASKS_BACKEND == "rq":
+    os.environ["REDIS_URL"] = TEST_REDIS_URL
 
-from .base import *  # noqa: F403
-from .base import CACHES, DATABASES, RQ_QUEUES, STORAGES
+# After the environment above, which the base settings read.
+from .base import *  # noqa: E402, F403
+from .base import CACHES, DATABASES, RQ_QUEUES, STORAGES, TASKS  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -20,10 +33,13 @@ ALLOWED_HOSTS = ["*"]
 MINICRM_API_RATE_LIMIT = 0
 # Tests exercise the SQL compiler by default; the snapshot tests turn the copy on themselves.
 MINICRM_PREVIEW_SNAPSHOT = False
-# The Redis tests (MINICRM_TEST_REDIS_URL) use their own database number, never the app's.
-RQ_QUEUES["default"]["URL"] = (
-    os.environ.get("MINICRM_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
-)
+RQ_QUEUES["default"]["URL"] = TEST_REDIS_URL
+if TEST_TASKS_BACKEND == "database":
+    TASKS["default"]["BACKEND"] = "tests.core.real_backends.DatabaseBackendWorked"
+elif TEST_TASKS_BACKEND == "rq":
+    TASKS["default"]["BACKEND"] = "tests.core.real_backends.RQBackendWorked"
+elif TEST_TASKS_BACKEND:
+    raise ImproperlyConfigured("MINICRM_TEST_TASKS_BACKEND must be database or rq.")
 
 # A runaway query fails its test instead of holding the run (pytest's own timeout ends the rest).
 # Generous, so only a query that would never return meets it.
