@@ -96,7 +96,7 @@ def fill(customers: int, seed: int) -> None:
 
 def old_text(condition: Condition, today: Any) -> Q:
     if condition.operator not in ("in", "not_in"):
-        return NEW_COMPILERS[condition.field](condition, today)
+        return NEW_COMPILERS["text"](condition, today)
     column = compiler.TEXT_COLUMNS[condition.field]
     any_of = Q()
     for item in dict.fromkeys(condition.value):
@@ -135,13 +135,12 @@ def old_funnel(rules: RuleGroup) -> list[int]:
     return [totals[f"step_{i}"] for i in range(len(filters))]
 
 
-NEW_COMPILERS = dict(compiler.FIELD_COMPILERS)
+NEW_COMPILERS = dict(compiler.KIND_COMPILERS)
 
 
 def use_old_compile() -> None:
-    for field in ("city", "country", "email"):
-        compiler.FIELD_COMPILERS[field] = old_text
-    compiler.FIELD_COMPILERS["tags"] = old_tags
+    compiler.KIND_COMPILERS["text"] = old_text
+    compiler.KIND_COMPILERS["tags"] = old_tags
 
 
 # --- Timing ------------------------------------------------------------------------------

@@ -62,18 +62,23 @@ from django.utils import timezone
 from minicrm.customers.models import Customer, CustomerTag
 
 from .attribute_sql import AttributeValue
+from .fields import (
+    DATE_COLUMNS,
+    TEXT_COLUMNS,
+    FieldKind,
+    UnsupportedRuleError,
+    by_operator,
+    column_of,
+    field_kind,
+    require_operator,
+)
 from .rules import Condition, RuleGroup, attribute_key
 
 HALF_CENT = Decimal("0.005")
 # Large enough for (2 * cents - 1) of the largest money value a rule accepts.
 WHOLE_NUMBER: DecimalField[Decimal, Decimal] = DecimalField(max_digits=30, decimal_places=0)
 
-DATE_COLUMNS = {
-    "last_order_date": "last_order_at",
-    "first_order_date": "first_order_at",
-    "signup_date": "signed_up_at",
-}
-TEXT_COLUMNS = {"city": "city", "country": "country", "email": "email"}
+COMPILER = "SQL"
 ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # "Every customer": the primary key is never null. Unlike Q(), which Django drops from an OR and
 # refuses in When(), this is a condition like any other, and databases see through it.
@@ -136,10 +141,12 @@ def _compile_group(group: RuleGroup, today: date) -> Q | None:
 
 
 def _compile_condition(condition: Condition, today: date) -> Q:
-    if attribute_key(condition.field) is not None:
-        return _attribute(condition, today)
-    compile_field = FIELD_COMPILERS[condition.field]
-    return compile_field(condition, today)
+    compile_kind = KIND_COMPILERS[field_kind(condition, compiler=COMPILER)]
+    return compile_kind(condition, today)
+
+
+def _pick(choices: dict[str, Any], condition: Condition) -> Any:
+    return by_operator(choices, condition, compiler=COMPILER)
 
 
 # --- Money and counts ------------------------------------------------------------------------
@@ -161,7 +168,7 @@ def _total_spend(condition: Condition, today: date) -> Q:
         "eq": Q(**{f"{column}__gte": value - HALF_CENT, f"{column}__lt": value + HALF_CENT}),
         "ne": below | above,
     }
-    return comparisons[op]
+    return _pick(comparisons, condition)
 
 
 def _order_count(condition: Condition, today: date) -> Q:
@@ -171,7 +178,7 @@ def _order_count(condition: Condition, today: date) -> Q:
         return Q(order_count__gte=low, order_count__lte=high)
     if op == "ne":
         return ~Q(order_count=value)
-    lookup = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}[op]
+    lookup = _pick({"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}, condition)
     return Q(**{f"order_count__{lookup}": value})
 
 
@@ -209,7 +216,7 @@ def _avg_order_value(condition: Condition, today: date) -> Q:
         "eq": lambda: exactly,
         "ne": lambda: Q(order_count__gt=0) & ~exactly,
     }
-    return comparisons[op]()
+    return _pick(comparisons, condition)()
 
 
 # --- Dates -----------------------------------------------------------------------------------
@@ -228,7 +235,7 @@ def _days_between(column: str, first: date, last: date) -> Q:
 
 
 def _date_field(condition: Condition, today: date) -> Q:
-    column = DATE_COLUMNS[condition.field]
+    column = column_of(DATE_COLUMNS, condition, compiler=COMPILER)
     op, value = condition.operator, condition.value
     if op == "is_empty":
         return Q(**{f"{column}__isnull": True})
@@ -244,9 +251,11 @@ def _date_field(condition: Condition, today: date) -> Q:
         return _days_between(column, value[0], value[1])
     if op == "in_last_days":
         return _on_or_after(column, today - timedelta(days=value))
-    # not_in_last_days includes the empty value: "no order in the last N days" includes those
-    # who never ordered.
-    return _before(column, today - timedelta(days=value)) | Q(**{f"{column}__isnull": True})
+    if op == "not_in_last_days":
+        # Includes the empty value: "no order in the last N days" includes those who never
+        # ordered.
+        return _before(column, today - timedelta(days=value)) | Q(**{f"{column}__isnull": True})
+    raise UnsupportedRuleError(COMPILER, condition)
 
 
 def _days_since_last_order(condition: Condition, today: date) -> Q:
@@ -268,14 +277,14 @@ def _days_since_last_order(condition: Condition, today: date) -> Q:
         "lt": lambda: _on_or_after(column, day(value - 1)),
         "lte": lambda: _on_or_after(column, day(value)),
     }
-    return comparisons[op]()
+    return _pick(comparisons, condition)()
 
 
 # --- Text and tags ---------------------------------------------------------------------------
 
 
 def _text_field(condition: Condition, today: date) -> Q:
-    column = TEXT_COLUMNS[condition.field]
+    column = column_of(TEXT_COLUMNS, condition, compiler=COMPILER)
     op, value = condition.operator, condition.value
     # Length, not `= ''`: MySQL's PAD SPACE collations treat "  " as equal to "".
     empty = Q(Exact(Length(column), 0))
@@ -293,8 +302,7 @@ def _text_field(condition: Condition, today: date) -> Q:
         return ~Q(**{f"{column}__icontains": value})
     if op == "starts_with":
         return Q(**{f"{column}__istartswith": value})
-    if op not in ("in", "not_in"):
-        raise NotImplementedError(f"No SQL for text operator {op!r}")
+    require_operator(condition, ("in", "not_in"), compiler=COMPILER)
     any_of = Q(TextIn(F(column), tuple(dict.fromkeys(value))))
     return any_of if op == "in" else ~any_of
 
@@ -349,14 +357,13 @@ def _tags(condition: Condition, today: date) -> Q:
     # Uncorrelated subqueries: each database runs one once (a hashed or materialised set of
     # customer ids) instead of probing the tags of every customer. Tag names are unique per
     # customer, so "has all of N" is "has N of them".
+    operator = require_operator(condition, ("has_any", "has_none", "has_all"), compiler=COMPILER)
     names = list(dict.fromkeys(name.lower() for name in condition.value))
     tagged = CustomerTag.objects.filter(name__in=names).values("customer_id")
-    if condition.operator == "has_any":
+    if operator == "has_any":
         return Q(pk__in=tagged)
-    if condition.operator == "has_none":
+    if operator == "has_none":
         return ~Q(pk__in=tagged)
-    if condition.operator != "has_all":
-        raise NotImplementedError(f"No SQL for tags operator {condition.operator!r}")
     if len(names) == 1:
         return Q(pk__in=tagged)
     having_all = (
@@ -369,10 +376,12 @@ def _tags(condition: Condition, today: date) -> Q:
 
 
 def _boolean(condition: Condition, today: date) -> Q:
-    wanted = condition.operator == "is_true"
+    wanted = require_operator(condition, ("is_true", "is_false"), compiler=COMPILER) == "is_true"
     if condition.field == "unsubscribed":
         return Q(unsubscribed_at__isnull=not wanted)
-    return Q(marketing_consent=wanted)
+    if condition.field == "marketing_consent":
+        return Q(marketing_consent=wanted)
+    raise UnsupportedRuleError(COMPILER, condition, what="field")
 
 
 # --- Custom attributes -----------------------------------------------------------------------
@@ -392,11 +401,12 @@ def _attribute(condition: Condition, today: date) -> Q:
         op in ("eq", "ne") and isinstance(value, Decimal)
     )
     if numeric:
-        return _attribute_number(key, op, value)
-    return _attribute_text(key, op, value)
+        return _attribute_number(condition, key)
+    return _attribute_text(condition, key)
 
 
-def _attribute_number(key: str, op: str, value: Any) -> Q:
+def _attribute_number(condition: Condition, key: str) -> Q:
+    op, value = condition.operator, condition.value
     number = AttributeValue(key, "number")
     # "is a number and ...": FALSE rather than NULL for a value that is no number, so that the
     # negation (`ne`, or NOT in the funnel's CASE) is a complement on every database.
@@ -404,46 +414,47 @@ def _attribute_number(key: str, op: str, value: Any) -> Q:
     if op == "between":
         low, high = (float(bound) for bound in value)
         return is_number & Q(GreaterThanOrEqual(number, low)) & Q(LessThanOrEqual(number, high))
-    lookup = {
-        "eq": Exact,
-        "ne": Exact,
-        "gt": GreaterThan,
-        "gte": GreaterThanOrEqual,
-        "lt": LessThan,
-        "lte": LessThanOrEqual,
-    }[op]
+    lookup = _pick(
+        {
+            "eq": Exact,
+            "ne": Exact,
+            "gt": GreaterThan,
+            "gte": GreaterThanOrEqual,
+            "lt": LessThan,
+            "lte": LessThanOrEqual,
+        },
+        condition,
+    )
     compared = is_number & Q(lookup(number, float(value)))
     return ~compared if op == "ne" else compared
 
 
-def _attribute_text(key: str, op: str, value: Any) -> Q:
+def _attribute_text(condition: Condition, key: str) -> Q:
+    op, value = condition.operator, condition.value
     # Lowered on both sides: MariaDB's JSON text may carry a binary (case-sensitive) collation.
     text = Lower(AttributeValue(key, "text"))
     if op in ("in", "not_in"):
         any_of = Q(TextIn(text, tuple(dict.fromkeys(item.lower() for item in value))))
         return any_of if op == "in" else ~any_of
-    positive = {
+    lookups: dict[str, type[Lookup]] = {
         "eq": IExact,
         "ne": IExact,
         "contains": IContains,
         "not_contains": IContains,
         "starts_with": IStartsWith,
-    }[op](text, value.lower())
+    }
+    positive = _pick(lookups, condition)(text, value.lower())
     return ~Q(positive) if op in ("ne", "not_contains") else Q(positive)
 
 
-FIELD_COMPILERS: dict[str, Callable[[Condition, date], Q]] = {
-    "total_spend": _total_spend,
-    "order_count": _order_count,
-    "avg_order_value": _avg_order_value,
-    "days_since_last_order": _days_since_last_order,
-    "last_order_date": _date_field,
-    "first_order_date": _date_field,
-    "signup_date": _date_field,
-    "city": _text_field,
-    "country": _text_field,
-    "email": _text_field,
+KIND_COMPILERS: dict[FieldKind, Callable[[Condition, date], Q]] = {
+    "money": _total_spend,
+    "count": _order_count,
+    "average": _avg_order_value,
+    "days_since": _days_since_last_order,
+    "date": _date_field,
+    "text": _text_field,
     "tags": _tags,
-    "marketing_consent": _boolean,
-    "unsubscribed": _boolean,
+    "boolean": _boolean,
+    "attribute": _attribute,
 }

@@ -12,6 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from .attribute_sql import json_path
 from .compiler import day_start
+from .fields import (
+    BOOLEAN_FIELDS,
+    DATE_COLUMNS,
+    TEXT_COLUMNS,
+    FieldKind,
+    UnsupportedRuleError,
+    by_operator,
+    column_of,
+    field_kind,
+    require_operator,
+)
 from .rules import Condition, RuleGroup, attribute_key
 
 if TYPE_CHECKING:
@@ -25,11 +36,18 @@ ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstu
 MAX_CODES_PER_CONDITION = 1_000
 BIGINT_SAFE = 2**62
 CODED_TEXT = ("city", "country")
-DATE_COLUMNS = {
-    "last_order_date": "last_order_at",
-    "first_order_date": "first_order_at",
-    "signup_date": "signed_up_at",
-}
+COMPILER = "DuckDB"
+TEXT_OPERATORS = (
+    "eq",
+    "ne",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "in",
+    "not_in",
+    "is_empty",
+    "is_not_empty",
+)
 
 
 def ascii_lower(text: str) -> str:
@@ -74,36 +92,43 @@ class Where:
         return "(" + (" AND " if group.match == "all" else " OR ").join(parts) + ")"
 
     def condition(self, condition: Condition) -> str:
-        if attribute_key(condition.field) is not None:
-            return self._attribute(condition)
-        if condition.field == "marketing_consent":
-            return (
-                "marketing_consent" if condition.operator == "is_true" else "NOT marketing_consent"
-            )
-        if condition.field == "unsubscribed":
-            return "unsubscribed" if condition.operator == "is_true" else "NOT unsubscribed"
-        handler: Callable[[Condition], str] = {
-            "total_spend": self._money,
-            "order_count": self._count,
-            "avg_order_value": self._average,
-            "days_since_last_order": self._days_since,
+        handlers: dict[FieldKind, Callable[[Condition], str]] = {
+            "money": self._money,
+            "count": self._count,
+            "average": self._average,
+            "date": self._date,
+            "days_since": self._days_since,
+            "text": self._text,
             "tags": self._tags,
-        }.get(condition.field) or (self._date if condition.field in DATE_COLUMNS else self._text)
-        return handler(condition)
+            "boolean": self._boolean,
+            "attribute": self._attribute,
+        }
+        return handlers[field_kind(condition, compiler=COMPILER)](condition)
 
-    def _compare(self, column: str, op: str, value: Any) -> str:
-        if op == "between":
+    def _pick(self, choices: dict[str, Any], condition: Condition) -> Any:
+        return by_operator(choices, condition, compiler=COMPILER)
+
+    def _boolean(self, condition: Condition) -> str:
+        if condition.field not in BOOLEAN_FIELDS:
+            raise UnsupportedRuleError(COMPILER, condition, what="field")
+        # The snapshot's boolean columns are named as the fields.
+        wanted = require_operator(condition, ("is_true", "is_false"), compiler=COMPILER)
+        return condition.field if wanted == "is_true" else f"NOT {condition.field}"
+
+    def _compare(self, column: str, condition: Condition, value: Any) -> str:
+        if condition.operator == "between":
             return f"({column} BETWEEN {self.p(value[0])} AND {self.p(value[1])})"
-        symbol = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        symbols = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+        symbol = self._pick(symbols, condition)
         return f"{column} {symbol} {self.p(value)}"
 
     def _money(self, condition: Condition) -> str:
         value = condition.value
         whole = tuple(cents(v) for v in value) if condition.operator == "between" else cents(value)
-        return self._compare("cents", condition.operator, whole)
+        return self._compare("cents", condition, whole)
 
     def _count(self, condition: Condition) -> str:
-        return self._compare("order_count", condition.operator, condition.value)
+        return self._compare("order_count", condition, condition.value)
 
     def _aov_at_least(self, target: int) -> str:
         # round_half_even(cents / n) >= x, in whole numbers (see compiler._aov_at_least).
@@ -135,7 +160,7 @@ class Where:
                 f"(order_count > 0 AND NOT ({self._aov_at_least(x)} AND {self._aov_below(x + 1)}))"
             ),
         }
-        return choices[op]()
+        return str(self._pick(choices, condition)())
 
     def _start(self, day: date) -> str:
         return self.p(micros(day_start(day)))
@@ -151,7 +176,7 @@ class Where:
         return f"({after} AND {self._before(column, last + timedelta(days=1))})"
 
     def _date(self, condition: Condition) -> str:
-        column = DATE_COLUMNS[condition.field]
+        column = column_of(DATE_COLUMNS, condition, compiler=COMPILER)
         op, value = condition.operator, condition.value
         if op == "is_empty":
             return f"{column} IS NULL"
@@ -165,10 +190,13 @@ class Where:
             return self._days(column, value, value)
         if op == "between":
             return self._days(column, value[0], value[1])
-        since = self.today - timedelta(days=value)
         if op == "in_last_days":
-            return self._on_or_after(column, since)
-        return f"({column} IS NULL OR {self._before(column, since)})"
+            return self._on_or_after(column, self.today - timedelta(days=value))
+        if op == "not_in_last_days":
+            return (
+                f"({column} IS NULL OR {self._before(column, self.today - timedelta(days=value))})"
+            )
+        raise UnsupportedRuleError(COMPILER, condition)
 
     def _days_since(self, condition: Condition) -> str:
         column, op, value = "last_order_at", condition.operator, condition.value
@@ -189,10 +217,11 @@ class Where:
             "lt": lambda: self._on_or_after(column, day(value - 1)),
             "lte": lambda: self._on_or_after(column, day(value)),
         }
-        return choices[op]()
+        return str(self._pick(choices, condition)())
 
     def _text(self, condition: Condition) -> str:
-        op = condition.operator
+        column_of(TEXT_COLUMNS, condition, compiler=COMPILER)
+        op = require_operator(condition, TEXT_OPERATORS, compiler=COMPILER)
         if op == "is_empty":
             return f"NOT {self._filled(condition.field)}"
         if op == "is_not_empty":
@@ -240,12 +269,16 @@ class Where:
             return f"{column} = {target}"
         if op in ("contains", "not_contains"):
             return f"(instr({column}, {target}) > 0)"  # instr: about twice contains' speed
-        return f"starts_with({column}, {target})"
+        if op == "starts_with":
+            return f"starts_with({column}, {target})"
+        raise UnsupportedRuleError(COMPILER, condition)
 
     def _tags(self, condition: Condition) -> str:
+        operator = require_operator(
+            condition, ("has_any", "has_all", "has_none"), compiler=COMPILER
+        )
         names = list(dict.fromkeys(name.lower() for name in condition.value))
         bits, known = self.snapshot.tag_bits, self.snapshot.tag_names
-        operator = condition.operator
         if all(name in bits or name not in known for name in names):
             # A tag nobody has matches nobody: it adds nothing to any/none and fails all.
             mask = sum(1 << bits[name] for name in names if name in bits)
@@ -264,8 +297,6 @@ class Where:
             return having(*names)
         if operator == "has_none":
             return f"NOT {having(*names)}"
-        if operator != "has_all":
-            raise NotImplementedError(f"No DuckDB SQL for tags operator {operator!r}")
         # One subquery whatever the number of names (as the SQL compiler does).
         marks = ", ".join(self.p(name) for name in names)
         return (
@@ -317,7 +348,9 @@ class Where:
                 return f"({number} BETWEEN {self.p(low)} AND {self.p(high)})"
             if op == "ne":
                 return f"(COALESCE({number} = {self.p(float(value))}, FALSE) = FALSE)"
-            symbol = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            symbol = self._pick(
+                {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}, condition
+            )
             return f"COALESCE({number} {symbol} {self.p(float(value))}, FALSE)"
         text = self._attribute_text(key)
         if op in ("in", "not_in"):
@@ -327,6 +360,8 @@ class Where:
             positive = f"{text} = {self.p(value.lower())}"
         elif op in ("contains", "not_contains"):
             positive = f"(instr({text}, {self.p(value.lower())}) > 0)"
-        else:
+        elif op == "starts_with":
             positive = f"starts_with({text}, {self.p(value.lower())})"
+        else:
+            raise UnsupportedRuleError(COMPILER, condition)
         return f"(NOT {positive})" if op in ("ne", "not_contains", "not_in") else positive
