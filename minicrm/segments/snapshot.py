@@ -98,11 +98,16 @@ FULL_RELOAD_ABOVE = 50_000
 FULL_RELOAD_ABOVE_ORDERS = 500_000
 # A process writes the next generation from the current one plus its delta (which the others
 # then need not hold) once the delta holds this many rows, or has held new changes this long.
-COMPACT_ABOVE_ROWS = 20_000
-COMPACT_AFTER_SECONDS = 10.0
+# Not every few seconds: every process reads each change from the database anyway, a delta of
+# thousands of rows costs a query well under a millisecond (a hash anti-join), and a compaction
+# costs seconds of CPU at 1M customers on cores the web workers share.
+COMPACT_ABOVE_ROWS = 100_000
+COMPACT_AFTER_SECONDS = 60.0
 # After a failed build, callers use SQL for this long before a new build is tried: a build costs
 # seconds of CPU at scale, and a cause that persists must not turn every preview into one.
 LOAD_RETRY_SECONDS = 300.0
+# While another process builds, this process asks for the build lock at most this often.
+BUILD_TRY_EVERY_SECONDS = 1.0
 # Completed orders kept in `recent_orders`: the insight trend reads the last 2 x 90 days; the
 # margin keeps those windows covered across day changes and time zones without a reload (the
 # held range only ever starts earlier than needed as days pass).
@@ -861,6 +866,7 @@ _opening = threading.Lock()
 _build_thread: threading.Thread | None = None
 _compact_thread: threading.Thread | None = None
 _build_failed_at: float | None = None
+_build_tried_at = -BUILD_TRY_EVERY_SECONDS
 
 
 def snapshot_ready_or_start_build(*, wait_seconds: float = 0.0) -> CustomerSnapshot | None:
@@ -955,13 +961,17 @@ def generation_build(*, directory: Path, replacing: str | None) -> bool:
 def _build_start(directory: Path, *, replacing: str | None) -> None:
     """Start `generation_build` in a background thread, unless one runs in this process or
     the last one failed less than LOAD_RETRY_SECONDS ago."""
-    global _build_thread
+    global _build_thread, _build_tried_at
     with _shared_lock:
         if _build_thread is not None and _build_thread.is_alive():
             return
+        now = clock.monotonic()
         failed = _build_failed_at
-        if failed is not None and clock.monotonic() - failed < LOAD_RETRY_SECONDS:
+        if failed is not None and now - failed < LOAD_RETRY_SECONDS:
             return
+        if now - _build_tried_at < BUILD_TRY_EVERY_SECONDS:
+            return
+        _build_tried_at = now
         _build_thread = threading.Thread(
             target=_build_run,
             args=(directory, replacing),

@@ -21,7 +21,7 @@ from minicrm.segments.snapshot import CustomerSnapshot, snapshot_state
 from minicrm.segments.snapshot_file import generation_current
 from tests.factories import CustomerFactory
 
-from .snapshot_machine import snapshot_machine
+from .snapshot_machine import snapshot_machine, snapshot_process_reset
 
 RULES = parse_rules(
     {
@@ -126,8 +126,7 @@ def test_the_shared_snapshot_is_off_unless_enabled(machine: Path, settings: Any)
 def test_a_failed_build_is_not_retried_until_the_pause_is_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("_shared", "_build_thread", "_build_failed_at"):
-        monkeypatch.setattr(snapshot_module, name, None)
+    snapshot_process_reset(monkeypatch)
     attempts: list[int] = []
 
     def broken_build(*, directory: Path, replacing: str | None) -> bool:
@@ -141,6 +140,7 @@ def test_a_failed_build_is_not_retried_until_the_pause_is_over(
         assert not thread.is_alive()
 
     monkeypatch.setattr(snapshot_module, "generation_build", broken_build)
+    monkeypatch.setattr(snapshot_module, "BUILD_TRY_EVERY_SECONDS", 0.0)
     snapshot_module._build_start(tmp_path, replacing=None)
     wait_for_builder()
     snapshot_module._build_start(tmp_path, replacing=None)  # at once again: no second build

@@ -21,7 +21,7 @@ from minicrm.segments.snapshot import CustomerSnapshot, snapshot_state
 from minicrm.segments.snapshot_file import build_lock, generation_current
 from tests.factories import CustomerFactory
 
-from .snapshot_machine import snapshot_machine
+from .snapshot_machine import snapshot_machine, snapshot_process_reset
 
 RICH = {"match": "all", "conditions": [{"field": "total_spend", "operator": "gte", "value": 100}]}
 RULES = parse_rules(RICH)
@@ -52,8 +52,7 @@ def forget_the_process_copy(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_preview_answers_from_sql_while_a_build_cannot_finish(
     api_client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
 ) -> None:
-    for name in ("_shared", "_build_thread", "_build_failed_at"):
-        monkeypatch.setattr(snapshot_module, name, None)
+    snapshot_process_reset(monkeypatch)
     settings.MINICRM_PREVIEW_SNAPSHOT = True
     settings.MINICRM_SNAPSHOT_DIR = tmp_path
     for total in ("50.00", "150.00", "999.99"):
