@@ -37,6 +37,8 @@ from minicrm.customers.api_rates import router as rates_router
 from minicrm.imports.api import router as imports_router
 from minicrm.insights.api import router as insights_router
 from minicrm.segments.api import router as segments_router
+from minicrm.segments.api import rules_error_body
+from minicrm.segments.rules import RuleValidationError
 
 # Body fields whose text a service checks itself, per route name: a bulk row with bad text is a
 # row error (the other rows are stored), not a refusal of the whole batch.
@@ -242,6 +244,12 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     return api.create_response(
         request, {"detail": exc.errors, "message": f"Invalid input: {named}"}, status=422
     )
+
+
+@api.exception_handler(RuleValidationError)
+def rule_validation_error(request: HttpRequest, exc: RuleValidationError) -> HttpResponse:
+    # Every route that takes rules parses them and lets this answer, in one shape.
+    return api.create_response(request, rules_error_body(exc), status=422)
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -37,7 +37,7 @@ class SegmentForm(forms.Form):
         try:
             return parse_rules(raw)
         except RuleValidationError as error:
-            self.rule_errors = error.errors
+            self.rule_errors = error.by_path()
             raise forms.ValidationError(
                 "Some conditions need attention: see the highlighted rows.", code="invalid_rules"
             ) from None

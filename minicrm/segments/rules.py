@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypedDict, Union
 
 from pydantic import (
     BaseModel,
@@ -490,17 +490,19 @@ RuleGroup.model_rebuild()
 # --- Parsing ---------------------------------------------------------------------------------
 
 
-class RuleValidationError(ValueError):
-    """Rules that cannot be used; `errors` lists `{"path", "message"}` (`conditions[0].value`)."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        super().__init__(
-            "; ".join(f"{error['path'] or 'rules'}: {error['message']}" for error in errors)
-        )
+Loc = tuple[int | str, ...]
 
 
-def format_path(parts: tuple[int | str, ...] | list[int | str]) -> str:
+class RuleError(TypedDict):
+    """One problem: where it is in the tree, as parts (`("conditions", 0, "value")`) and as
+    text (`conditions[0].value`, what builders match rows by), and what is wrong, for people."""
+
+    loc: Loc
+    path: str
+    message: str
+
+
+def format_path(parts: Loc | list[int | str]) -> str:
     """('conditions', 1, 'operator') -> 'conditions[1].operator'."""
     text = ""
     for part in parts:
@@ -511,13 +513,31 @@ def format_path(parts: tuple[int | str, ...] | list[int | str]) -> str:
     return text
 
 
-def _check_shape(data: object) -> list[dict[str, str]]:
+def rule_error(loc: Loc, message: str) -> RuleError:
+    return {"loc": loc, "path": format_path(loc), "message": message}
+
+
+class RuleValidationError(ValueError):
+    """Rules that cannot be used; `errors` lists each problem (`RuleError`)."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{error['path'] or 'rules'}: {error['message']}" for error in errors)
+        )
+
+    def by_path(self) -> list[dict[str, str]]:
+        """`{"path", "message"}` per problem: what a builder shows under the row at `path`."""
+        return [{"path": error["path"], "message": error["message"]} for error in self.errors]
+
+
+def _check_shape(data: object) -> list[RuleError]:
     """The rule-tree budget (core.limits, "Rule trees"), checked on the raw data before any node
     is built: depth, conditions, groups, and list values and text over the whole tree. A total
     that is crossed is reported at the condition that crossed it."""
-    errors: list[dict[str, str]] = []
+    errors: list[RuleError] = []
     totals = {"conditions": 0, "groups": 0, "list_items": 0, "text_chars": 0}
-    crossed: dict[str, str] = {}
+    crossed: dict[str, Loc] = {}
 
     def add_value(value: object, path: tuple[int | str, ...]) -> None:
         items = value if isinstance(value, list) else [value]
@@ -529,7 +549,7 @@ def _check_shape(data: object) -> list[dict[str, str]]:
             ("text_chars", MAX_RULE_TREE_TEXT_CHARS),
         ):
             if totals[key] > budget and key not in crossed:
-                crossed[key] = format_path((*path, "value"))
+                crossed[key] = (*path, "value")
 
     def visit(node: object, path: tuple[int | str, ...], depth: int) -> None:
         if not isinstance(node, dict) or not _looks_like_group(node):
@@ -539,10 +559,7 @@ def _check_shape(data: object) -> list[dict[str, str]]:
             return
         if depth > MAX_RULE_DEPTH:
             errors.append(
-                {
-                    "path": format_path(path),
-                    "message": f"Groups can be nested at most {MAX_RULE_DEPTH} levels deep",
-                }
+                rule_error(path, f"Groups can be nested at most {MAX_RULE_DEPTH} levels deep")
             )
             return
         if depth > 1:
@@ -556,37 +573,35 @@ def _check_shape(data: object) -> list[dict[str, str]]:
         visit(data, (), 1)
     if totals["conditions"] > MAX_RULE_CONDITIONS:
         errors.append(
-            {
-                "path": "",
-                "message": f"At most {MAX_RULE_CONDITIONS} conditions are allowed "
+            rule_error(
+                (),
+                f"At most {MAX_RULE_CONDITIONS} conditions are allowed "
                 f"(found {totals['conditions']})",
-            }
+            )
         )
     if totals["groups"] > MAX_RULE_GROUPS:
         errors.append(
-            {
-                "path": "",
-                "message": f"At most {MAX_RULE_GROUPS} groups are allowed "
-                f"(found {totals['groups']})",
-            }
+            rule_error(
+                (), f"At most {MAX_RULE_GROUPS} groups are allowed (found {totals['groups']})"
+            )
         )
     if "list_items" in crossed:
         errors.append(
-            {
-                "path": crossed["list_items"],
-                "message": "Over the rule-tree budget: at most "
+            rule_error(
+                crossed["list_items"],
+                "Over the rule-tree budget: at most "
                 f"{MAX_RULE_TREE_LIST_ITEMS:,} list values in all conditions together "
                 f"(found {totals['list_items']:,})",
-            }
+            )
         )
     if "text_chars" in crossed:
         errors.append(
-            {
-                "path": crossed["text_chars"],
-                "message": "Over the rule-tree budget: at most "
+            rule_error(
+                crossed["text_chars"],
+                "Over the rule-tree budget: at most "
                 f"{MAX_RULE_TREE_TEXT_CHARS:,} characters of text values in all conditions "
                 f"together (found {totals['text_chars']:,})",
-            }
+            )
         )
     return errors
 
@@ -598,7 +613,7 @@ def rule_tree_list_items(group: "RuleGroup") -> int:
     )
 
 
-def _pydantic_errors(error: ValidationError) -> list[dict[str, str]]:
+def _pydantic_errors(error: ValidationError) -> list[RuleError]:
     errors = []
     for item in error.errors(include_url=False):
         # Drop the union tags ("group"/"condition") that follow a list index in the location.
@@ -613,7 +628,7 @@ def _pydantic_errors(error: ValidationError) -> list[dict[str, str]]:
             message = "Unknown key"
         elif item["type"] == "missing":
             message = "This is required"
-        errors.append({"path": format_path(parts), "message": message})
+        errors.append(rule_error(tuple(parts), message))
     return errors
 
 
@@ -625,10 +640,10 @@ def parse_rules(data: object) -> RuleGroup:
         try:
             data = json.loads(data)
         except (ValueError, RecursionError):
-            raise RuleValidationError([{"path": "", "message": "Not valid JSON"}]) from None
+            raise RuleValidationError([rule_error((), "Not valid JSON")]) from None
     if not isinstance(data, dict):
         raise RuleValidationError(
-            [{"path": "", "message": 'Rules must be an object like {"match": "all", ...}'}]
+            [rule_error((), 'Rules must be an object like {"match": "all", ...}')]
         )
     shape_errors = _check_shape(data)
     if shape_errors:

@@ -140,7 +140,7 @@ def audience_context(raw_rules: str) -> dict[str, Any]:
     try:
         group = parse_rules(raw_rules or json.dumps(EMPTY_RULES))
     except RuleValidationError as error:
-        return {"preview": None, "errors": error.errors}
+        return {"preview": None, "errors": error.by_path()}
     try:
         with statement_timeout(web_timeout_seconds()):
             preview = segment_preview(rules=group)

@@ -14,6 +14,7 @@ from minicrm.segments.rules import (
     RuleGroup,
     RuleValidationError,
     fields_metadata,
+    format_path,
     parse_rules,
 )
 
@@ -267,6 +268,7 @@ def test_nested_error_path_and_readable_text() -> None:
         parse_rules(data)
     assert caught.value.errors == [
         {
+            "loc": ("conditions", 1, "conditions", 0, "operator"),
             "path": "conditions[1].conditions[0].operator",
             "message": "Unknown operator 'near' for city (text). Use one of: eq, ne, contains, "
             "not_contains, starts_with, in, not_in, is_empty, is_not_empty",
@@ -293,6 +295,19 @@ def test_every_error_is_reported() -> None:
         "conditions[0].field",
         "conditions[1].value",
     ]
+
+
+def test_errors_carry_their_location_as_parts_and_as_text() -> None:
+    # The API answers `loc` from the parts, the builder matches rows by the text: both agree,
+    # for the budget checks on the raw tree as for the typed nodes.
+    too_deep = nested(6)
+    over_budget = one({"field": "tags", "operator": "has_any", "value": ["t"] * 10_001})
+    not_json = "{"
+    for data in (too_deep, over_budget, not_json, {"match": "all", "conditions": [{"x": 1}]}):
+        for error in errors_of(data):
+            assert isinstance(error["loc"], tuple)
+            assert error["path"] == format_path(error["loc"])
+    assert [error["loc"] for error in errors_of(not_json)] == [()]
 
 
 def test_field_metadata_covers_the_design_table_in_builder_order() -> None:
