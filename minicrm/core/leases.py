@@ -58,23 +58,36 @@ def lease_kept(renew: Callable[[], object], *, name: str) -> Iterator[None]:
     again on the next tick; the work itself checks its token before each write, so a lease lost
     anyway costs a duplicate run's time, never a row applied twice.
     """
-    stop = threading.Event()
-    every = lease_seconds() / RENEWALS_PER_LEASE
 
     def keep() -> None:
         try:
+            renew()
+        except DatabaseError as error:
+            logger.warning("Could not renew the lease of %s: %s", name, error)
+
+    with repeated_in_thread(keep, every=lease_seconds() / RENEWALS_PER_LEASE, name=f"lease {name}"):
+        yield
+
+
+@contextmanager
+def repeated_in_thread(tick: Callable[[], object], *, every: float, name: str) -> Iterator[None]:
+    """Call `tick` every `every` seconds from a daemon thread while the block runs; at its end,
+    stop the thread and wait for it. `tick` handles its own errors (one it raises ends the thread).
+
+    The thread has its own database connection: one broken by a database restart is replaced
+    before each tick instead of failing forever, and it is closed at the end (else it leaks).
+    """
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
             while not stop.wait(every):
-                try:
-                    # A connection broken by a database restart is replaced, not retried forever.
-                    close_old_connections()
-                    renew()
-                except DatabaseError as error:
-                    logger.warning("Could not renew the lease of %s: %s", name, error)
+                close_old_connections()
+                tick()
         finally:
-            # The thread has its own connection; leaving it open would leak it.
             connection.close()
 
-    thread = threading.Thread(target=keep, name=f"lease {name}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
         yield

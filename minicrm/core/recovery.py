@@ -7,18 +7,18 @@ UPDATEs, so any number of sweepers may run at once.
 """
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils.module_loading import import_string
 
 from .leases import (
     RENEWALS_PER_LEASE,
     lease_seconds,
+    repeated_in_thread,
     task_rows_fail_orphaned,
     worker_beat,
     worker_forget,
@@ -62,29 +62,20 @@ def worker_heartbeat(*, worker_id: str) -> Iterator[None]:
     what its predecessor left before it takes new tasks.
     """
     _tick(worker_id, sweep=True)
-    stop = threading.Event()
+    last_sweep = time.monotonic()
+
+    def beat() -> None:
+        nonlocal last_sweep
+        due = time.monotonic() - last_sweep >= sweep_seconds()
+        _tick(worker_id, sweep=due)
+        if due:
+            last_sweep = time.monotonic()
+
     beat_every = min(sweep_seconds(), lease_seconds() / RENEWALS_PER_LEASE)
-
-    def run() -> None:
-        last_sweep = time.monotonic()
-        try:
-            while not stop.wait(beat_every):
-                due = time.monotonic() - last_sweep >= sweep_seconds()
-                # This thread's connection: one broken by a database restart is replaced.
-                close_old_connections()
-                _tick(worker_id, sweep=due)
-                if due:
-                    last_sweep = time.monotonic()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, name=f"heartbeat {worker_id}", daemon=True)
-    thread.start()
     try:
-        yield
+        with repeated_in_thread(beat, every=beat_every, name=f"heartbeat {worker_id}"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         _forget(worker_id)
 
 
