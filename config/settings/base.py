@@ -360,6 +360,13 @@ if TASKS_BACKEND != "rq":
     # django_rq imports redis when its app loads (about 0.9 s for every process and command);
     # only the RQ backend and `rqworker` need it.
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in {"django_rq", "django_tasks_rq"}]
+# A task that met a transient database error (locked, dropped connection) tries this often in
+# all, waiting base x 2^n seconds between tries (minicrm.core.tasks.DATABASE_RETRY: imports and
+# rate re-conversions). Other families have their own: INSIGHT_*, MINICRM_DELIVERY_*.
+MINICRM_TASK_DATABASE_MAX_ATTEMPTS = int(os.environ.get("MINICRM_TASK_DATABASE_MAX_ATTEMPTS", "5"))
+MINICRM_TASK_DATABASE_RETRY_BASE_SECONDS = float(
+    os.environ.get("MINICRM_TASK_DATABASE_RETRY_BASE_SECONDS", "10")
+)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

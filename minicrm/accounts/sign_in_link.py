@@ -14,12 +14,12 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from minicrm.core.cache_counters import cache_count
+from minicrm.core.tasks import enqueue_on_commit
 
 from .client_address import client_ip
 from .models import AuditEvent, User
@@ -72,8 +72,7 @@ def sign_in_link_request(*, email: str, request: HttpRequest) -> None:
     user = User.objects.filter(email=email, is_active=True).first()
     sent = user is not None and not throttled
     if user is not None and sent:
-        user_id = user.pk
-        transaction.on_commit(lambda: sign_in_link_send_task.enqueue(user_id))
+        enqueue_on_commit(sign_in_link_send_task, user.pk)
     # No actor: whoever asked is anonymous (the owner or not); the target names the address.
     audit_record(
         action=AuditEvent.Action.SIGN_IN_LINK_SENT,

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from minicrm.core.db_retry import atomic_with_retry
 from minicrm.core.leases import lease_kept, lease_seconds, lease_token, lease_until
+from minicrm.core.tasks import RetryPolicy, enqueue_on_commit
 
 from .audience import NEEDS_EMAIL
 from .channels import Channel, ChannelSetupError, Message, Outcome, channel_for
@@ -53,14 +54,11 @@ def batch_size() -> int:
     return max(1, int(settings.MINICRM_DELIVERY_BATCH_SIZE))
 
 
-def max_attempts() -> int:
-    return max(1, int(settings.MINICRM_DELIVERY_MAX_ATTEMPTS))
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """Backoff before task attempt `attempt + 1`: base, 2 x base, 4 x base, ..."""
-    base = float(settings.MINICRM_DELIVERY_RETRY_BASE_SECONDS)
-    return timedelta(seconds=base * 2 ** (attempt - 1))
+# A batch's attempts (counted on its deliveries) and the wait between them.
+DELIVERY_RETRY = RetryPolicy(
+    max_attempts_setting="MINICRM_DELIVERY_MAX_ATTEMPTS",
+    base_seconds_setting="MINICRM_DELIVERY_RETRY_BASE_SECONDS",
+)
 
 
 class LeaseLostError(Exception):
@@ -172,18 +170,12 @@ def _campaign_locked(campaign_id: int, token: str) -> Campaign:
 
 
 def _enqueue_retry(campaign_id: int, attempt: int, run_at: datetime) -> None:
+    """Queue the next task at `run_at`, the time the lease was released for (so the retry is
+    not a fixed delay after the commit, as `retry_later` would make it)."""
     from .tasks import campaign_deliver_task  # the task module imports this one
 
     logger.info("Campaign %s: delivery attempt %s at %s", campaign_id, attempt, run_at)
-
-    def enqueue() -> None:
-        if campaign_deliver_task.get_backend().supports_defer:
-            campaign_deliver_task.using(run_after=run_at).enqueue(campaign_id, attempt)
-        else:
-            # The immediate backend (tests, MINICRM_TASKS_BACKEND=immediate) cannot wait.
-            campaign_deliver_task.enqueue(campaign_id, attempt)
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(campaign_deliver_task, campaign_id, attempt, run_after=run_at)
 
 
 # --- The batches ----------------------------------------------------------------------------
@@ -353,7 +345,7 @@ def _deliver_batch(
             outcomes.sent.append((message, outcome))
         elif outcome.status == "failed":
             outcomes.failed[outcome.delivery_id] = (message, outcome.reason)
-        elif attempts >= max_attempts():
+        elif not DELIVERY_RETRY.may_retry(attempts):
             reason = f"{outcome.reason} (gave up after {attempts} attempts)"
             outcomes.failed[outcome.delivery_id] = (message, reason)
         else:
@@ -370,7 +362,7 @@ def _deliver_batch(
         attempts,
         reason,
     )
-    return timezone.now() + retry_delay(attempts)
+    return timezone.now() + DELIVERY_RETRY.delay(attempts)
 
 
 def _record(campaign_id: int, token: str, outcomes: _Outcomes) -> None:

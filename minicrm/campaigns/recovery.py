@@ -15,13 +15,13 @@ campaign for a lease, so two sweepers never queue it twice and a slow queue is n
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from minicrm.core.leases import lease_seconds, lease_until
+from minicrm.core.tasks import enqueue_on_commit
 
 from .models import Campaign
 
@@ -41,10 +41,6 @@ def _lost(now_: object, stale_before: object) -> dict[str, Q]:
         | Q(status=Campaign.Status.SCHEDULED, scheduled_at__lt=stale_before)
     )
     return {"deliver": delivering, "launch": launching}
-
-
-def _enqueue_after_commit(task: Any, campaign_id: int) -> None:
-    transaction.on_commit(lambda: task.enqueue(campaign_id))
 
 
 def campaigns_recover() -> int:
@@ -74,7 +70,7 @@ def campaigns_recover() -> int:
                     .update(lease_token="", lease_expires_at=lease_until(now))
                 )
                 if claimed:
-                    _enqueue_after_commit(task, campaign_id)
+                    enqueue_on_commit(task, campaign_id)
             if claimed:
                 logger.warning(
                     "Campaign %s lost its worker; its %s is queued again", campaign_id, kind

@@ -21,6 +21,7 @@ from django.utils import timezone
 from minicrm.accounts.models import AuditEvent, User
 from minicrm.accounts.services import audit_record
 from minicrm.core.errors import ConflictError, InvalidInputError, NotFoundError
+from minicrm.core.tasks import enqueue_on_commit
 from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 
@@ -40,21 +41,17 @@ EDITABLE_FIELDS = ("name", "segment_id", "channel", "subject", "template", "hold
 
 
 def _enqueue_launch(campaign_id: int, run_after: datetime | None = None) -> None:
+    """Queue the launch, at `run_after` for a scheduled campaign (now where the backend cannot
+    wait: the launch itself checks the time and the recovery sweep launches it when due)."""
     from .tasks import campaign_launch_task  # the task module imports these services
 
-    def enqueue() -> None:
-        task = campaign_launch_task
-        if run_after is not None and task.get_backend().supports_defer:
-            task = task.using(run_after=run_after)
-        task.enqueue(campaign_id)
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(campaign_launch_task, campaign_id, run_after=run_after)
 
 
 def _enqueue_delivery(campaign_id: int) -> None:
     from .tasks import campaign_deliver_task
 
-    transaction.on_commit(lambda: campaign_deliver_task.enqueue(campaign_id))
+    enqueue_on_commit(campaign_deliver_task, campaign_id)
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from minicrm.core.errors import ConflictError
 from minicrm.core.formatting import shop_currency
+from minicrm.core.tasks import enqueue_on_commit
 from minicrm.insights.providers import ProviderError, ProviderTransientError, get_provider
 
 from .models import Campaign
@@ -110,7 +111,7 @@ def summary_request(*, campaign_id: int) -> Campaign:
     campaign.summary_status = SummaryStatus.QUEUED
     campaign.summary_error = ""
     campaign.save(update_fields=["summary_status", "summary_error", "updated_at"])
-    transaction.on_commit(lambda: campaign_summary_task.enqueue(campaign_id))
+    enqueue_on_commit(campaign_summary_task, campaign_id)
     return campaign
 
 
@@ -119,12 +120,10 @@ def summary_after_send(*, campaign_id: int) -> None:
     window closes (when the backend can wait; the immediate backend cannot)."""
     campaign = summary_request(campaign_id=campaign_id)
     start = campaign.launched_at or campaign.snapshot_at
-    if start is None or not campaign_summary_due_task.get_backend().supports_defer:
+    if start is None:
         return
     due = start + WINDOW + WINDOW_CLOSE_MARGIN
-    transaction.on_commit(
-        lambda: campaign_summary_due_task.using(run_after=due).enqueue(campaign_id)
-    )
+    enqueue_on_commit(campaign_summary_due_task, campaign_id, run_after=due, defer_only=True)
 
 
 def summary_generate(*, campaign_id: int, may_retry: bool) -> Campaign | None:

@@ -1,15 +1,13 @@
 """Background writing of campaign performance summaries, retried later on transient provider
-failures with the insights' policy (INSIGHT_MAX_ATTEMPTS, INSIGHT_RETRY_BASE_SECONDS): both go
-to the same providers."""
+failures with the insights' policy (INSIGHT_RETRY): both go to the same providers."""
 
 import logging
 
-from django.db import transaction
-from django.utils import timezone
 from django_tasks import task
 
 from minicrm.core.errors import ApplicationError
-from minicrm.insights.tasks import max_attempts, retry_delay
+from minicrm.core.tasks import retry_later
+from minicrm.insights.tasks import INSIGHT_RETRY
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +19,9 @@ def campaign_summary_task(campaign_id: int, attempt: int = 1) -> str | None:
     from .summary import SummaryStatus, summary_fail, summary_generate
 
     try:
-        campaign = summary_generate(campaign_id=campaign_id, may_retry=attempt < max_attempts())
+        campaign = summary_generate(
+            campaign_id=campaign_id, may_retry=INSIGHT_RETRY.may_retry(attempt)
+        )
     except Exception as error:
         # The worker must never die on one summary: record why, and stop this one.
         logger.exception("Campaign %s: the summary stopped unexpectedly", campaign_id)
@@ -30,7 +30,7 @@ def campaign_summary_task(campaign_id: int, attempt: int = 1) -> str | None:
     if campaign is None:
         return None
     if campaign.summary_status == SummaryStatus.QUEUED:
-        _enqueue_retry(campaign_id, attempt + 1)
+        retry_later(campaign_summary_task, campaign_id, attempt=attempt, policy=INSIGHT_RETRY)
     return campaign.summary_status
 
 
@@ -44,18 +44,3 @@ def campaign_summary_due_task(campaign_id: int) -> str | None:
     except ApplicationError as error:  # deleted since, say: nothing to summarise
         logger.info("Campaign %s: no final summary: %s", campaign_id, error.message)
         return None
-
-
-def _enqueue_retry(campaign_id: int, attempt: int) -> None:
-    delay = retry_delay(attempt - 1)
-    logger.info("Campaign %s: summary attempt %s in %s", campaign_id, attempt, delay)
-
-    def enqueue() -> None:
-        if campaign_summary_task.get_backend().supports_defer:
-            later = campaign_summary_task.using(run_after=timezone.now() + delay)
-            later.enqueue(campaign_id, attempt)
-        else:
-            # The immediate backend (tests, MINICRM_TASKS_BACKEND=immediate) cannot wait.
-            campaign_summary_task.enqueue(campaign_id, attempt)
-
-    transaction.on_commit(enqueue)

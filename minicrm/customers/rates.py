@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
@@ -20,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from minicrm.accounts.models import AuditEvent, User
 from minicrm.accounts.services import audit_record
 from minicrm.core.db_retry import atomic_with_retry
+from minicrm.core.tasks import enqueue_on_commit
 
 from .currency import currency_is_known, day_start, rate_max_age_days, shop_currency
 from .ingestion import RowError, rows_check_size, rows_validate
@@ -156,8 +156,7 @@ def _rates_store(valid: list[tuple[int, RateRow]]) -> RatesResult:
         # Imported here to break the cycle: the task runs the reconversion service.
         from .tasks import rates_reconvert_task
 
-        reconversion_id = reconversion.pk
-        transaction.on_commit(lambda: rates_reconvert_task.enqueue(reconversion_id))
+        enqueue_on_commit(rates_reconvert_task, reconversion.pk)
     return result
 
 

@@ -10,7 +10,6 @@ to the same amounts, so a run cut short is simply run again.
 import logging
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from minicrm.core.errors import ApplicationError, NotFoundError
 from minicrm.core.limits import MAX_ORDER_AMOUNT
+from minicrm.core.tasks import enqueue_on_commit
 
 from .currency import amount_at_rate, day_start, order_day, rates_for
 from .models import Order, RateReconversion
@@ -110,7 +110,7 @@ def reconversions_recover() -> int:
             # Imported here to break the cycle: the task runs this module's service.
             from .tasks import rates_reconvert_task
 
-            transaction.on_commit(partial(rates_reconvert_task.enqueue, reconversion_id))
+            enqueue_on_commit(rates_reconvert_task, reconversion_id)
             handled += 1
     return handled
 

@@ -1,17 +1,14 @@
 """Background work of the customers app: orders re-converted after a rate change."""
 
 import logging
-from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
 from django_tasks import task
 
 from minicrm.core.errors import ApplicationError, NotFoundError
+from minicrm.core.tasks import DATABASE_RETRY, retry_later
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
 
 
 @task()
@@ -29,12 +26,10 @@ def rates_reconvert_task(reconversion_id: int, attempt: int = 1) -> None:
     except (OperationalError, InterfaceError) as error:
         # Batches already committed stay right; the next run converts the rest (and finds the
         # first ones unchanged).
-        if attempt < MAX_ATTEMPTS:
-            delay = timedelta(seconds=5 * 2**attempt)
-            logger.warning("Re-conversion %s: %s; retrying in %s", reconversion_id, error, delay)
-            rates_reconvert_task.using(run_after=timezone.now() + delay).enqueue(
-                reconversion_id, attempt + 1
-            )
+        logger.warning("Re-conversion %s: attempt %s met %s", reconversion_id, attempt, error)
+        if retry_later(
+            rates_reconvert_task, reconversion_id, attempt=attempt, policy=DATABASE_RETRY
+        ):
             return
         reconversion_fail(
             reconversion_id=reconversion_id, reason=f"The database kept failing: {error}"

@@ -23,6 +23,7 @@ from minicrm.accounts.services import audit_record
 from minicrm.core.errors import ApplicationError, ConflictError, NotFoundError
 from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.core.limits import MAX_WORK_RECOVERIES
+from minicrm.core.tasks import enqueue_on_commit
 from minicrm.core.text import text_problem
 from minicrm.customers.services import (
     MAX_BATCH_ROWS,
@@ -131,8 +132,7 @@ def import_create(
         if status == Import.Status.QUEUED:
             _audit_started(import_, actor=created_by, ip_address=ip_address)
         if enqueue and status == Import.Status.QUEUED:
-            import_id = import_.pk
-            transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+            enqueue_on_commit(import_process_task, import_.pk)
     return import_
 
 
@@ -178,7 +178,7 @@ def import_mapping_confirm(
         import_.save(update_fields=["kind", "mapping", "notes", "status", "updated_at"])
         _mapping_remember(names, import_.mapping, confirmed_by)
         _audit_started(import_, actor=confirmed_by, ip_address=ip_address)
-        transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+        enqueue_on_commit(import_process_task, import_id)
     return import_
 
 
@@ -560,8 +560,7 @@ def _requeue(import_: Import) -> None:
     # queue it again unless that run has not started within one lease.
     import_.lease_token, import_.lease_expires_at = "", lease_until()
     import_.save(update_fields=["lease_token", "lease_expires_at", "updated_at"])
-    import_id = import_.pk
-    transaction.on_commit(lambda: import_process_task.enqueue(import_id))
+    enqueue_on_commit(import_process_task, import_.pk)
 
 
 def imports_recover() -> int:

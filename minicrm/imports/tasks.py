@@ -1,17 +1,14 @@
 """Background processing of a CSV import (Django Tasks API)."""
 
 import logging
-from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
 from django_tasks import task
 
 from minicrm.core.errors import NotFoundError
+from minicrm.core.tasks import DATABASE_RETRY, retry_later
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
 
 
 @task()
@@ -27,12 +24,8 @@ def import_process_task(import_id: int, attempt: int = 1) -> None:
     except (OperationalError, InterfaceError) as error:
         # A locked or dropped database is worth another try; the chunks already committed stay,
         # and the next run resumes after them.
-        if attempt < MAX_ATTEMPTS:
-            delay = timedelta(seconds=5 * 2**attempt)
-            logger.warning("Import %s: %s; retrying in %s", import_id, error, delay)
-            import_process_task.using(run_after=timezone.now() + delay).enqueue(
-                import_id, attempt + 1
-            )
+        logger.warning("Import %s: attempt %s met %s", import_id, attempt, error)
+        if retry_later(import_process_task, import_id, attempt=attempt, policy=DATABASE_RETRY):
             return
         import_fail(import_id=import_id, reason=f"The database kept failing: {error}")
         raise

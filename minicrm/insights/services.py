@@ -15,6 +15,7 @@ from django.utils import timezone
 from minicrm.accounts.models import User
 from minicrm.core.errors import ApplicationError
 from minicrm.core.leases import lease_kept, lease_token, lease_until
+from minicrm.core.tasks import enqueue_on_commit
 from minicrm.segments.rules import RuleValidationError, parse_rules
 from minicrm.segments.selectors import segment_get
 
@@ -27,7 +28,7 @@ from .providers import (
     ProviderTransientError,
     get_provider,
 )
-from .tasks import insight_generate_task, max_attempts
+from .tasks import INSIGHT_RETRY, insight_generate_task
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def insights_recover() -> int:
             expired, pk=insight_id, status=Insight.Status.RUNNING, lease_token=token
         )
         with transaction.atomic():
-            if attempts < max_attempts():
+            if INSIGHT_RETRY.may_retry(attempts):
                 claimed = claim.update(
                     status=Insight.Status.QUEUED,
                     lease_token="",
@@ -95,7 +96,7 @@ def insights_recover() -> int:
                     ),
                 )
                 if claimed:
-                    _enqueue_attempt(insight_id, attempts + 1)
+                    enqueue_on_commit(insight_generate_task, insight_id, attempts + 1)
             else:
                 claimed = claim.update(
                     status=Insight.Status.FAILED,
@@ -111,10 +112,6 @@ def insights_recover() -> int:
             logger.warning("Insight %s lost its worker during attempt %s", insight_id, attempts)
             handled += 1
     return handled
-
-
-def _enqueue_attempt(insight_id: int, attempt: int) -> None:
-    transaction.on_commit(lambda: insight_generate_task.enqueue(insight_id, attempt))
 
 
 def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
@@ -139,8 +136,7 @@ def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
             provider=str(settings.AI_PROVIDER),
             requested_by=requested_by if requested_by is not None and requested_by.pk else None,
         )
-        insight_id = insight.pk
-        transaction.on_commit(lambda: insight_generate_task.enqueue(insight_id))
+        enqueue_on_commit(insight_generate_task, insight.pk)
     return insight
 
 

@@ -16,6 +16,7 @@ from minicrm.core.statement_timeout import (
     statement_timeout,
     worker_timeout_seconds,
 )
+from minicrm.core.tasks import enqueue_on_commit
 
 from .compiler import customers_matching, today_in_zone
 from .models import Segment, SegmentSize, SegmentSizeSchedule
@@ -57,7 +58,7 @@ def segment_audit_target(segment: Segment) -> str:
 
 
 def _enqueue_size(segment_id: int) -> None:
-    transaction.on_commit(lambda: segment_size_record_task.enqueue(segment_id))
+    enqueue_on_commit(segment_size_record_task, segment_id)
 
 
 def _save_or_conflict(segment: Segment) -> None:
@@ -251,5 +252,5 @@ def daily_sizes_ensure(*, today: date | None = None, force: bool = False) -> dat
         if schedule is not None and schedule.next_run_on >= day and not force:
             return None
         SegmentSizeSchedule.objects.update_or_create(pk=1, defaults={"next_run_on": day})
-        transaction.on_commit(lambda: segment_sizes_daily_task.enqueue(day.isoformat()))
+        enqueue_on_commit(segment_sizes_daily_task, day.isoformat())
     return day

@@ -5,6 +5,8 @@ from datetime import date, timedelta
 
 from django_tasks import task
 
+from minicrm.core.tasks import enqueue_on_commit
+
 from .compiler import day_start
 
 logger = logging.getLogger(__name__)
@@ -37,12 +39,11 @@ def segment_sizes_daily_task(run_on: str) -> int:
         return 0
     counted = segment_sizes_record_all(today=day)
     next_day = day + timedelta(days=1)
-    if segment_sizes_daily_task.get_backend().supports_defer:
-        run_after = day_start(next_day) + DAILY_RUN_DELAY
-        segment_sizes_daily_task.using(run_after=run_after).enqueue(next_day.isoformat())
-    else:
-        logger.warning(
-            "The task backend cannot run tasks later; the daily segment sizes stop after %s.",
-            run_on,
-        )
+    # A backend that cannot run tasks later (immediate) ends the chain here, with a warning.
+    enqueue_on_commit(
+        segment_sizes_daily_task,
+        next_day.isoformat(),
+        run_after=day_start(next_day) + DAILY_RUN_DELAY,
+        defer_only=True,
+    )
     return counted

@@ -394,7 +394,7 @@ DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"
 
 @override_settings(TASKS=DUMMY_TASKS)
 def test_the_task_retries_a_transient_database_error_later(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     created = import_create(
         file=csv_file(CUSTOMERS_CSV), kind="customers", created_by=None, enqueue=False
@@ -406,7 +406,8 @@ def test_the_task_retries_a_transient_database_error_later(
     monkeypatch.setattr(services, "import_process", locked)
     default_task_backend.clear()  # type: ignore[attr-defined]
 
-    import_process_task.call(created.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        import_process_task.call(created.pk)
 
     retry = default_task_backend.results[-1]  # type: ignore[attr-defined]
     assert retry.args == [created.pk, 2]

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from datetime import date, datetime
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -38,13 +39,15 @@ def test_record_task_returns_the_size(marketer: User) -> None:
 @pytest.mark.django_db
 @override_settings(TIME_ZONE="Asia/Kolkata")
 def test_daily_task_records_every_segment_and_schedules_tomorrow(
-    marketer: User, deferred_tasks: list[object]
+    marketer: User, deferred_tasks: list[object], django_capture_on_commit_callbacks: Any
 ) -> None:
     segment_create(name="All", rules=EVERYONE, created_by=marketer)
     CustomerFactory()
     SegmentSizeSchedule.objects.create(pk=1, next_run_on=date(2025, 6, 1))
 
-    assert segment_sizes_daily_task.call("2025-06-01") == 1
+    # Tomorrow's run is queued once the task's writes commit (minicrm.core.tasks).
+    with django_capture_on_commit_callbacks(execute=True):
+        assert segment_sizes_daily_task.call("2025-06-01") == 1
 
     assert list(SegmentSize.objects.values_list("day", "size")) == [(date(2025, 6, 1), 1)]
     assert SegmentSizeSchedule.objects.get().next_run_on == date(2025, 6, 2)
