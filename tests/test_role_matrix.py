@@ -67,6 +67,8 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/u/{token}/"): (200, 200, 200, 200),
     ("GET", "/healthz"): (200, 200, 200, 200),
     ("POST", "/healthz"): (405, 405, 405, 405),
+    ("GET", "/readyz"): (200, 200, 200, 200),  # 503 only when a service is down
+    ("POST", "/readyz"): (405, 405, 405, 405),
     # --- Every signed-in role: its own session, settings and API tokens ---------------------------
     ("GET", "/sign-out/"): (LOGIN, 405, 405, 405),
     ("POST", "/sign-out/"): (LOGIN, 302, 302, 302),  # back to the sign-in page

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import views, views_health
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("search/customers/", views.customer_search, name="customer_search"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", views_health.healthz, name="healthz"),
+    path("readyz", views_health.readyz, name="readyz"),
 ]

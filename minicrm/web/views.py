@@ -1,8 +1,7 @@
-"""The shell's own pages: dashboard, global customer search, health check."""
+"""The shell's own pages: dashboard and global customer search (the health probes are in
+views_health)."""
 
-from django.contrib.auth.decorators import login_not_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET
@@ -61,11 +60,3 @@ def customer_search(request: HttpRequest) -> HttpResponse:
     return render(
         request, "web/customer_search_results.html", {"customers": customers, "query": query}
     )
-
-
-@login_not_required
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})
