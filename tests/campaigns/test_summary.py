@@ -27,7 +27,8 @@ from minicrm.campaigns.summary import (
 from minicrm.campaigns.summary_tasks import campaign_summary_due_task, campaign_summary_task
 from minicrm.core.errors import ConflictError
 from tests.factories import CustomerFactory, OrderFactory
-from tests.insights.fake_gemini import FakeGemini, answer, error
+from tests.insights.fake_gemini import FakeGemini, answer, error, fake_gemini_serving
+from tests.insights.identities import DISTINCTIVE, identifying
 
 from .conftest import campaign_draft
 
@@ -38,41 +39,19 @@ CONTENT = {
     "findings": ["Most messages went out.", "A few recipients bought."],
     "recommendations": ["Send it to a similar segment."],
 }
-DISTINCTIVE = [
-    {
-        "external_id": "EXT-ZQX-000417",
-        "first_name": "Zebediah",
-        "last_name": "Quackenbush",
-        "email": "zebediah.quackenbush@unusual-mail.test",
-        "phone": "+91 98123 45678",
-    },
-    {
-        "external_id": "EXT-ZQX-000418",
-        "first_name": "Philomena",
-        "last_name": "Vanderbeek",
-        "email": "p.vanderbeek@rare-domain.test",
-        "phone": "+44 7700 900123",
-    },
-]
 
 
 @pytest.fixture
 def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    server.start()
-    settings.AI_PROVIDER = "gemini"
-    settings.GEMINI_API_KEY = "test-key"
-    settings.GEMINI_MODEL = "gemini-test"
-    settings.GEMINI_BASE_URL = server.url
-    # Generous: the fake answers at once, and a loaded test machine must not turn into a timeout.
-    settings.GEMINI_TIMEOUT_SECONDS = 10
-    # One HTTP attempt per task attempt, so the requests count the task's retries.
-    settings.GEMINI_RETRY_ATTEMPTS = 1
-    settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
-    settings.INSIGHT_MAX_ATTEMPTS = 3
-    settings.INSIGHT_RETRY_BASE_SECONDS = 0.01
-    yield server
-    server.stop()
+    with fake_gemini_serving(
+        settings,
+        # Generous: the fake answers at once, and a loaded test machine must not time out.
+        GEMINI_TIMEOUT_SECONDS=10,
+        # One HTTP attempt per task attempt, so the requests count the task's retries.
+        GEMINI_RETRY_ATTEMPTS=1,
+        INSIGHT_MAX_ATTEMPTS=3,
+    ) as server:
+        yield server
 
 
 def sent_campaign(segment: Any, capture: Any, **values: Any) -> Campaign:
@@ -180,12 +159,9 @@ def test_gemini_gets_aggregates_only_and_its_summary_is_stored(
     figures = json.loads(request.prompt.removeprefix("FIGURES:\n"))
     assert figures == campaign.summary["figures"]
     assert figures["revenue"]["recipient_revenue"] == 199.98
-    identifying = [value for person in DISTINCTIVE for value in person.values()]
-    identifying += [person["phone"].replace(" ", "") for person in DISTINCTIVE]
-    identifying += [person["email"].split("@")[0] for person in DISTINCTIVE]
-    identifying += ["Zebediah's private offer", "Quackenbush family offer"]
+    private = [*identifying(), "Zebediah's private offer", "Quackenbush family offer"]
     sent = (request.raw + json.dumps(request.body, ensure_ascii=False)).lower()
-    assert [value for value in identifying if value.lower() in sent] == []
+    assert [value for value in private if value.lower() in sent] == []
 
 
 def test_a_transient_failure_is_retried_by_the_task_and_then_succeeds(

@@ -14,7 +14,7 @@ from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 from tests.factories import CustomerFactory
 
-from .fake_gemini import FakeGemini
+from .fake_gemini import FakeGemini, fake_gemini_serving
 
 TODAY = date(2025, 6, 30)
 HIGH_SPENDERS: dict[str, Any] = {
@@ -130,15 +130,7 @@ def contrasting_base(db: None) -> dict[str, list[Customer]]:
 @pytest.fixture
 def fake_gemini(settings: Any) -> Iterator[FakeGemini]:
     """A fake Gemini server, with the settings that point the real SDK at it."""
-    server = FakeGemini()
-    server.start()
-    settings.AI_PROVIDER = "gemini"
-    settings.GEMINI_API_KEY = "test-key"
-    settings.GEMINI_MODEL = "gemini-test"
-    settings.GEMINI_BASE_URL = server.url
-    settings.GEMINI_TIMEOUT_SECONDS = 0.5
-    settings.GEMINI_RETRY_ATTEMPTS = 3
-    settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
-    settings.INSIGHT_RETRY_BASE_SECONDS = 0.01
-    yield server
-    server.stop()
+    with fake_gemini_serving(
+        settings, GEMINI_TIMEOUT_SECONDS=0.5, GEMINI_RETRY_ATTEMPTS=3
+    ) as server:
+        yield server

@@ -7,6 +7,8 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -112,3 +114,23 @@ class FakeGemini:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def fake_gemini_serving(settings: Any, **overrides: Any) -> Iterator[FakeGemini]:
+    """A running FakeGemini and the settings that point the real SDK at it (quick retries), plus
+    `overrides` (setting name -> value); the server stops at the end."""
+    server = FakeGemini()
+    server.start()
+    settings.AI_PROVIDER = "gemini"
+    settings.GEMINI_API_KEY = "test-key"
+    settings.GEMINI_MODEL = "gemini-test"
+    settings.GEMINI_BASE_URL = server.url
+    settings.GEMINI_RETRY_INITIAL_DELAY = 0.01
+    settings.INSIGHT_RETRY_BASE_SECONDS = 0.01
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    try:
+        yield server
+    finally:
+        server.stop()
