@@ -17,6 +17,9 @@ os.environ.setdefault("MINICRM_LOG_FORMAT", "json")
 from .base import *  # noqa: F403
 from .base import DEBUG
 
+# Load balancers and orchestrators probe the app itself, over plain HTTP: answer, not redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
 if DEBUG:
     from django.core.exceptions import ImproperlyConfigured
 
