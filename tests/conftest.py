@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -32,6 +33,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item, "fixturenames", ()
         ):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+def immediate_tasks(settings: Any) -> None:
+    """Tasks run in place, whichever backend the run uses (MINICRM_TEST_TASKS_BACKEND): for the
+    tests of what the immediate backend itself does, such as running a deferred task now."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from minicrm.imports.tasks import import_process_task
 
 from .conftest import csv_file
 
-pytestmark = pytest.mark.django_db
+# About the immediate backend itself, whichever backend the run uses.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_tasks")]
 
 OnCommit = Callable[..., Any]
 CUSTOMERS_CSV = (
