@@ -97,8 +97,9 @@ def test_command_reports_what_it_did(deferred_tasks: list[object]) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("immediate_tasks")  # a real backend defers the chain (tests above)
 def test_without_deferred_tasks_the_chain_runs_today_only(marketer: User) -> None:
-    # The test settings' immediate backend cannot run tasks later: today runs, nothing loops.
+    # The immediate backend cannot run tasks later: today runs, nothing loops.
     segment = segment_create(name="All", rules=EVERYONE, created_by=marketer)
     SegmentSize.objects.all().delete()  # the point recorded on creation
     daily_sizes_ensure(today=date(2025, 6, 1))
