@@ -76,7 +76,13 @@ def _rq_worker(env: dict[str, str], worker_id: str, log: Path) -> "subprocess.Po
         )
 
 
-@pytest.fixture(scope="module", params=["database", pytest.param("rq", marks=pytest.mark.redis)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "database",  # on this pass's database server
+        pytest.param("rq", marks=[pytest.mark.redis, pytest.mark.once]),  # SQLite suffices
+    ],
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "database":
         return Backend("database", {"MINICRM_TASKS_BACKEND": "database"}, start_worker)
