@@ -6,12 +6,11 @@ the service, the REST API and CSV imports alike.
 """
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import DecimalField, PositiveIntegerField
 from django.test import Client
 
@@ -24,7 +23,6 @@ from minicrm.customers.services import (
     orders_bulk_upsert,
 )
 from minicrm.imports.models import Import
-from minicrm.imports.services import import_create, import_process
 from tests.customers.rows import order_row, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -241,15 +239,14 @@ def test_the_api_answers_an_overflow_with_a_row_error_and_reads_stay_readable(
     assert [item["total_spend"] for item in preview.json()["sample"]] == ["999999999999.99"]
 
 
-def test_a_csv_import_reports_an_overflowing_order_as_a_row_error(settings: Any, tmp_path: Path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def test_a_csv_import_reports_an_overflowing_order_as_a_row_error(
+    csv_import: Callable[..., Import],
+) -> None:
     customers_bulk_upsert(rows=[{"external_id": "C-1"}])
     lines = [f"O-{n},C-1,{MAX_ORDER_AMOUNT},2025-01-10" for n in range(101)]
     content = "external_id,customer_external_id,amount,ordered_at\n" + "\n".join(lines) + "\n"
-    upload = SimpleUploadedFile("orders.csv", content.encode(), content_type="text/csv")
 
-    created = import_create(file=upload, kind="orders", created_by=None, enqueue=False)
-    done = import_process(import_id=created.pk)
+    done = csv_import(content, kind="orders")
 
     assert (done.status, done.created, done.error_count) == (Import.Status.SUCCEEDED, 100, 1)
     assert done.errors == [
@@ -361,14 +358,11 @@ def test_the_api_answers_refused_text_with_row_errors(api_client: Client) -> Non
 
 
 def test_a_csv_cell_with_a_nul_is_a_row_error_and_the_import_succeeds(
-    settings: Any, tmp_path: Path
+    csv_import: Callable[..., Import],
 ) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
     content = "external_id,first_name,city\nC-1,Asha,Pune\nC-2,Ra\x00vi,Delhi\nC-3,Meena,\x00\n"
-    upload = SimpleUploadedFile("customers.csv", content.encode(), content_type="text/csv")
 
-    created = import_create(file=upload, kind="customers", created_by=None, enqueue=False)
-    done = import_process(import_id=created.pk)
+    done = csv_import(content, kind="customers")
 
     assert (done.status, done.created, done.error_count) == (Import.Status.SUCCEEDED, 1, 2)
     assert done.errors == [

@@ -2,19 +2,19 @@
 hand-computed sum of converted amounts; an order with no rate is a row error, never a raw sum."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 
 from minicrm.customers.currency import amount_at_rate, amount_convert, rate_for, rates_for
 from minicrm.customers.models import Customer, ExchangeRate, Order
 from minicrm.customers.services import customers_bulk_upsert, orders_bulk_upsert
-from minicrm.imports.services import import_create, import_process
+from minicrm.imports.models import Import
 from minicrm.insights.facts import rules_facts
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.selectors import segment_preview
@@ -235,19 +235,15 @@ def test_the_api_refuses_an_order_without_a_rate_naming_the_field(
     ]
 
 
-def test_a_csv_import_reports_an_order_without_a_rate_by_line(shop: None) -> None:
+def test_a_csv_import_reports_an_order_without_a_rate_by_line(
+    shop: None, csv_import: Callable[..., Import]
+) -> None:
     content = (
         "external_id,customer_external_id,amount,currency,ordered_at\n"
         "O-10,C-1,7.00,USD,2026-03-03\n"
         "O-11,C-1,7.00,CHF,2026-03-03\n"
     )
-    created = import_create(
-        file=SimpleUploadedFile("orders.csv", content.encode(), content_type="text/csv"),
-        kind="orders",
-        created_by=None,
-        enqueue=False,
-    )
-    done = import_process(import_id=created.pk)
+    done = csv_import(content, kind="orders")
 
     assert done.created == 1
     assert done.error_count == 1
@@ -262,9 +258,9 @@ SHOPIFY_ORDERS = (
 ).read_text()
 
 
-def test_a_shopify_export_in_another_currency_is_converted_or_refused_by_its_currency_column() -> (
-    None
-):
+def test_a_shopify_export_in_another_currency_is_converted_or_refused_by_its_currency_column(
+    csv_import: Callable[..., Import],
+) -> None:
     customers_bulk_upsert(
         rows=[{"email": email} for email in ["asha.rao@example.com", "ravi.k@example.com"]],
         key="email",
@@ -275,15 +271,8 @@ def test_a_shopify_export_in_another_currency_is_converted_or_refused_by_its_cur
     first = lines[1].replace(",INR,", ",USD,")
     others = [line.replace(",INR,", ",CHF,") for line in lines[3:]]
     content = "\n".join([lines[0], first, lines[2], *others]) + "\n"
-    created = import_create(
-        file=SimpleUploadedFile("orders.csv", content.encode(), content_type="text/csv"),
-        kind=None,
-        created_by=None,
-        mapping="shopify-orders",
-        enqueue=False,
-    )
 
-    done = import_process(import_id=created.pk)
+    done = csv_import(content, kind=None, mapping="shopify-orders")
 
     first_order = Order.objects.get(external_id="#1001")
     assert (first_order.original_amount, first_order.currency, first_order.amount) == (
