@@ -43,7 +43,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.models import BigIntegerField, Count, TextField
+from django.db.models import BigIntegerField, Count, Sum, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -89,8 +89,9 @@ TAG_BITS = 63
 # Rows written by a transaction that committed late carry an `updated_at` from before they became
 # visible; re-reading this window on every refresh catches them (upserts are idempotent).
 WATERMARK_OVERLAP = timedelta(minutes=2)
-# Deletions leave no `updated_at`; the id sets are compared this often.
+# Deletions leave no `updated_at`; the id sets are compared this often, in chunks of ids.
 RECONCILE_EVERY_SECONDS = 30.0
+RECONCILE_CHUNK = 50_000
 # Above this many changed rows a delta costs more than a new generation: the process answers
 # from SQL while one is built from the database (an explicit `refresh()` rebuilds at once).
 FULL_RELOAD_ABOVE = 50_000
@@ -275,6 +276,7 @@ class CustomerSnapshot:
         # Whether the delta holds a change the generation never saw (then it is worth a new one).
         self._fresh = False
         self.delta_rows = 0
+        self._total: int | None = None
         # Too many changes for a delta: not to be used until a new generation is opened.
         self.stale = False
         self.recent_order_days = recent_order_days or RECENT_ORDER_DAYS
@@ -383,6 +385,7 @@ class CustomerSnapshot:
             self._reconciled_at = clock.monotonic()
             self._fresh = False
             self.delta_rows = 0
+            self._total = None
             self.stale = False
 
     def generation_write_from_database(self) -> tuple[Path, Manifest]:
@@ -635,6 +638,7 @@ class CustomerSnapshot:
         if (rows > 0) != (self.delta_rows > 0):
             duck.execute(VIEWS_DELTA if rows else VIEWS_PLAIN)
         self.delta_rows = rows
+        self._total = None
 
     def _upsert(self, found: list[Sequence[Any]]) -> None:
         ids = [values[0] for values in found]
@@ -659,19 +663,41 @@ class CustomerSnapshot:
         duck.execute("COMMIT")
 
     def _reconcile(self) -> bool:
-        """Drop customers that were deleted (deletes move no watermark); whether any were."""
-        present = set(Customer.objects.values_list("id", flat=True).iterator(chunk_size=50_000))
-        held = {row[0] for row in self._duck.execute("SELECT id FROM customers").fetchall()}
-        gone = sorted(held - present)
+        """Drop customers that were deleted (deletes move no watermark); whether any were.
+
+        The copy holds every customer the database does (the refresh has just applied the
+        changes), so it holds exactly them when the count and the sum of ids agree: then one
+        aggregate on each side suffices. Otherwise the ids are compared in ranges, a chunk at a
+        time (two sets of a million ids would cost a process 100+ MB for a moment)."""
+        self._reconciled_at = clock.monotonic()
+        duck = self._duck
+        held = duck.execute("SELECT COUNT(*), COALESCE(SUM(id), 0) FROM customers").fetchall()[0]
+        present = Customer.objects.order_by().aggregate(n=Count("id"), ids=Sum("id"))
+        if (int(held[0]), int(held[1])) == (present["n"], int(present["ids"] or 0)):
+            return False
+        gone: list[int] = []
+        after = -1
+        while chunk := [
+            row[0]
+            for row in duck.execute(
+                "SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?",
+                [after, RECONCILE_CHUNK],
+            ).fetchall()
+        ]:
+            found = set(
+                Customer.objects.filter(id__gt=after, id__lte=chunk[-1]).values_list(
+                    "id", flat=True
+                )
+            )
+            gone.extend(pk for pk in chunk if pk not in found)
+            after = chunk[-1]
         if gone:
-            duck = self._duck
             duck.execute("BEGIN")
             duck.execute("INSERT OR IGNORE INTO changed SELECT unnest(?)", [gone])
             duck.execute("DELETE FROM delta_customers WHERE id IN (SELECT unnest(?))", [gone])
             for table in ("delta_tags", "delta_recent_orders"):
                 duck.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT unnest(?))", [gone])
             duck.execute("COMMIT")
-        self._reconciled_at = clock.monotonic()
         return bool(gone)
 
     @staticmethod
@@ -778,7 +804,12 @@ class CustomerSnapshot:
         return int(self._fetch(f"SELECT COUNT(*) FROM customers WHERE {sql}", params)[0][0])
 
     def total(self) -> int:
-        return int(self._fetch("SELECT COUNT(*) FROM customers", [])[0][0])
+        """How many customers the copy holds (kept until the delta changes: every preview asks,
+        and through the delta's anti-join it is a scan)."""
+        with self._lock:
+            if self._total is None:
+                self._total = int(self._fetch("SELECT COUNT(*) FROM customers", [])[0][0])
+            return self._total
 
     def matching_ids(self, rules: RuleGroup, *, today: date) -> set[int]:
         sql, params = self._where(rules, today)

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from minicrm.customers.models import Customer, CustomerTag
@@ -72,14 +74,28 @@ def test_refresh_applies_changes_since_the_watermark(loaded: CustomerSnapshot) -
     assert [keys[pk] for pk in loaded.top_ids(RULES, today=today, limit=2)] == ["d", "b"]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 50_000])
 def test_deleted_customers_leave_at_the_next_reconcile(
-    loaded: CustomerSnapshot, monkeypatch: pytest.MonkeyPatch
+    loaded: CustomerSnapshot, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     Customer.objects.filter(external_id="b").delete()
     monkeypatch.setattr(snapshot_module, "RECONCILE_EVERY_SECONDS", -1.0)
+    monkeypatch.setattr(snapshot_module, "RECONCILE_CHUNK", chunk)
     loaded.refresh()
     assert loaded.total() == 2
     assert loaded.count(RULES, today=timezone.localdate()) == 1
+    assert loaded.delta_rows == 1
+
+
+def test_a_reconcile_with_nothing_deleted_compares_two_aggregates(
+    loaded: CustomerSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "RECONCILE_EVERY_SECONDS", -1.0)
+    with CaptureQueriesContext(connection) as queries:
+        loaded.refresh()
+    # The changed customers, the top order id, and the count and sum of ids: no id list.
+    assert len(queries) == 3
+    assert loaded.delta_rows == 0
 
 
 def test_a_large_change_reloads_everything(
