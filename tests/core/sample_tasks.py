@@ -17,8 +17,9 @@ def multiply(a: int, b: int) -> int:
 
 @task()
 def run_record(log_path: str, key: int) -> int:
-    """Append this run to `log_path` as one line ("key pid"): a key on two lines ran twice."""
-    _line_append(log_path, f"{key} {os.getpid()}")
+    """Append this run to `log_path` as one line ("key pid epoch-seconds"): a key on two lines
+    ran twice."""
+    _line_append(log_path, f"{key} {os.getpid()} {time.time()}")
     return key
 
 

@@ -40,6 +40,7 @@ from .worker_process import (
 
 WORKERS = 2
 TASKS = 100
+LATER_SECONDS = 2  # one more task, deferred by this long
 RECIPIENTS = 800  # per campaign, two campaigns
 RATE = 400  # webhook messages per second, for all workers together
 PIECE = 50  # messages per batch, and so per POST and per reservation of the rate
@@ -63,6 +64,7 @@ def _rq_worker(env: dict[str, str], worker_id: str, log: Path) -> "subprocess.Po
                 sys.executable,
                 "manage.py",
                 "rqworker",
+                "--with-scheduler",
                 "--job-class",
                 "django_tasks_rq.Job",
                 "--name",
@@ -123,12 +125,18 @@ def _stop(workers: list["subprocess.Popen[bytes]"], log: Path) -> None:
         assert worker.wait(timeout=30) == 0, log.read_text()[-4000:]
 
 
+# The last task is deferred: RQ runs it only if a worker runs the scheduler.
 ENQUEUE = """
 import json
+from datetime import timedelta
+from django.utils import timezone
 from tests.core.sample_tasks import run_record, workers_meet
 ids = [workers_meet.enqueue({meets!r}, {workers}).id for _ in range({workers})]
 ids += [run_record.enqueue({runs!r}, key).id for key in range({tasks})]
+later = run_record.using(run_after=timezone.now() + timedelta(seconds={later}))
+ids.append(later.enqueue({runs!r}, {tasks}).id)
 print(json.dumps(ids))
+print(later.run_after.timestamp())
 """
 
 RESULTS = """
@@ -144,19 +152,26 @@ def test_two_workers_run_each_task_exactly_once(
 ) -> None:
     meets, runs, log = tmp_path / "meets.log", tmp_path / "runs.log", tmp_path / "workers.log"
     env = workplace.env
-    ids = python(
-        env, ENQUEUE.format(meets=str(meets), runs=str(runs), workers=WORKERS, tasks=TASKS)
-    ).strip()
+    ids, due = python(
+        env,
+        ENQUEUE.format(
+            meets=str(meets), runs=str(runs), workers=WORKERS, tasks=TASKS, later=LATER_SECONDS
+        ),
+    ).splitlines()
     with worker_processes() as workers:
         workers.extend(backend.start(env, f"worker-{n}", log) for n in range(WORKERS))
-        wait_for("every task to run", lambda: len(_lines(runs)) >= TASKS, WAIT_SECONDS, log)
+        wait_for("every task to run", lambda: len(_lines(runs)) > TASKS, WAIT_SECONDS, log)
         _stop(workers, log)
     results = json.loads(python(env, RESULTS.format(ids=ids)))
+    ran = [line.split() for line in _lines(runs)]
 
     # The first tasks waited for each other: both workers were taking tasks at the same time.
     assert [result[2] for result in results[:WORKERS]] == [WORKERS] * WORKERS
     # Every task ran once: one line each, one attempt each, by one worker, successfully.
-    assert Counter(int(line.split()[0]) for line in _lines(runs)) == dict.fromkeys(range(TASKS), 1)
+    assert Counter(int(key) for key, _pid, _at in ran) == dict.fromkeys(range(TASKS + 1), 1)
+    # The deferred one ran, and not before its time (RQ rounds it down to the second).
+    [deferred_at] = [float(at) for key, _pid, at in ran if int(key) == TASKS]
+    assert deferred_at >= int(float(due))
     assert len(_lines(meets)) == WORKERS
     assert {status for status, _workers, _value in results} == {"SUCCESSFUL"}
     assert [len(worker_ids) for _status, worker_ids, _value in results] == [1] * len(results)
