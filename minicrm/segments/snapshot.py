@@ -496,7 +496,7 @@ class CustomerSnapshot:
     def compaction_due(self) -> bool:
         """Whether this copy's delta is worth a new generation (see COMPACT_*)."""
         manifest = self.manifest
-        if manifest is None or self.stale or not self._fresh:
+        if manifest is None or self.stale or not self._fresh or not self.delta_rows:
             return False
         aged = clock.time() - manifest.created > COMPACT_AFTER_SECONDS
         return aged or self.delta_rows > COMPACT_ABOVE_ROWS
@@ -588,8 +588,8 @@ class CustomerSnapshot:
             # The overlap reads the same customers again for two minutes: those whose
             # `updated_at` is the one already applied are skipped.
             found = [row[:-1] for row in stamped if self._applied.get(row[0]) != row[-1]]
-            generation_watermark = self.manifest.watermark_at
-            fresh = any(row[-1] >= generation_watermark for row in stamped)
+            # What the refresh applies, the generation lacks (or may: a late commit).
+            fresh = bool(found)
             top = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
             if top > self._top_order_id:
                 # By id alone (a primary-key range): SQLite would otherwise walk the status

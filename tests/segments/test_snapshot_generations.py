@@ -223,3 +223,30 @@ def test_the_state_without_any_generation_is_absent(settings: Any, tmp_path: Pat
     state = snapshot_state()
     assert state["state"] == "absent"
     assert (state["generation"], state["delta_rows"], state["opened"]) == (None, 0, False)
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_due_compaction_runs_in_the_background_and_the_process_switches(
+    machine: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert preview_snapshot_or_start_build() is None
+    first = preview_snapshot_or_start_build()
+    assert first is not None
+    assert not first.compaction_due()  # nothing changed
+    monkeypatch.setattr(snapshot_module, "COMPACT_AFTER_SECONDS", 0.0)
+    assert preview_snapshot_or_start_build() is first
+    assert snapshot_module._compact_thread is None  # an empty delta is not compacted
+
+    CustomerFactory(total_spend=Decimal("700.00"), order_count=1)
+    assert preview_snapshot_or_start_build() is first  # answers at once, compacts meanwhile
+    compactor = snapshot_module._compact_thread
+    assert compactor is not None
+    compactor.join(timeout=30)
+    assert not compactor.is_alive()
+    current = generation_current(machine)
+    assert current is not None
+    assert current.name != first.generation
+    switched = preview_snapshot_or_start_build()
+    assert switched is not None
+    assert switched.generation == current.name
+    assert switched.count(RULES, today=timezone.localdate()) == sql_count() == 3
