@@ -24,8 +24,14 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture
-def fake_provider() -> Iterator[FakeOidcProvider]:
+def fake_provider(settings: Any) -> Iterator[FakeOidcProvider]:
+    """The fake provider, configured as ours, with its origin allowed as a form action (what
+    MINICRM_CSP_FORM_ACTION does for a real provider)."""
     provider = fake_provider_start()
+    oidc_settings_apply(settings, provider.base_url)
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"] = [*policy["DIRECTIVES"]["form-action"], provider.base_url]
+    settings.CONTENT_SECURITY_POLICY = policy
     yield provider
     provider.stop()
 
@@ -34,16 +40,8 @@ def fake_provider() -> Iterator[FakeOidcProvider]:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(120)
 def test_invited_person_signs_in_with_the_provider_in_a_real_browser(
-    live_server: Any, page: Page, admin: User, settings: Any, fake_provider: FakeOidcProvider
+    live_server: Any, page: Page, admin: User, fake_provider: FakeOidcProvider
 ) -> None:
-    oidc_settings_apply(settings, fake_provider.base_url)
-    # What MINICRM_CSP_FORM_ACTION does for a real provider: allow the provider's origin.
-    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
-    policy["DIRECTIVES"]["form-action"] = [
-        *policy["DIRECTIVES"]["form-action"],
-        fake_provider.base_url,
-    ]
-    settings.CONTENT_SECURITY_POLICY = policy
     invitation_create(email="ada@example.com", role=Role.MARKETER, invited_by=admin, request=None)
     page.add_init_script(LISTEN)
 
@@ -65,15 +63,8 @@ def test_invited_person_signs_in_with_the_provider_in_a_real_browser(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(120)
 def test_refused_person_reads_why_on_the_sign_in_page(
-    live_server: Any, page: Page, admin: User, settings: Any, fake_provider: FakeOidcProvider
+    live_server: Any, page: Page, admin: User, fake_provider: FakeOidcProvider
 ) -> None:
-    oidc_settings_apply(settings, fake_provider.base_url)
-    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
-    policy["DIRECTIVES"]["form-action"] = [
-        *policy["DIRECTIVES"]["form-action"],
-        fake_provider.base_url,
-    ]
-    settings.CONTENT_SECURITY_POLICY = policy
     fake_provider.sign_in_as(email="mallory@elsewhere.example")
 
     page.goto(f"{live_server.url}/sign-in/")
