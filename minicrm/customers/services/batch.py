@@ -39,5 +39,7 @@ def batch_atomic(store: Callable[[], BulkResult]) -> BulkResult:
 
 
 def with_errors(result: BulkResult, errors: list[RowError]) -> BulkResult:
+    """`result` with the errors of rows that never reached the store (invalid, ambiguous) added,
+    all in row order."""
     result.errors = sorted([*errors, *result.errors], key=lambda error: error.index)
     return result
