@@ -11,7 +11,8 @@ from functools import partial
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.core.cache.backends.db import DatabaseCache
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django_tasks_db.models import DBTaskResult
 
 from minicrm.core.statement_timeout import statement_timeout
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 # Seconds any one check may take: a probe answers in well under a load balancer's timeout.
 CHECK_TIMEOUT_SECONDS = 2.0
 CACHE_PROBE_KEY = "minicrm:readyz"
+# The error of a check not tried because the database it lives in is down.
+DATABASE_DOWN = "database unavailable"
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,15 @@ class CheckResult:
 
 
 def database_check(alias: str) -> None:
-    """SELECT 1 on the database `alias` (connecting first if need be)."""
+    """SELECT 1 on the database `alias` (connecting first if need be). A pooled PostgreSQL
+    connection is borrowed from the process's own pool with the check's bound: through Django
+    the check would wait the pool's timeout (10 s) for a server that is down."""
+    pool = getattr(connections[alias], "pool", None)
+    if pool is not None:
+        pool.open()  # as Django does on first use; a no-op once open
+        with pool.connection(timeout=CHECK_TIMEOUT_SECONDS) as raw:
+            raw.execute("SELECT 1").fetchone()
+        return
     with (
         statement_timeout(CHECK_TIMEOUT_SECONDS, using=alias),
         connections[alias].cursor() as cursor,
@@ -104,9 +115,21 @@ def task_queue_label() -> str:
     return TASK_QUEUE_CHECKS[backend][0] if backend in TASK_QUEUE_CHECKS else "unknown"
 
 
+def task_queue_database() -> str | None:
+    """The database the task queue lives in, if it lives in one."""
+    return DEFAULT_DB_ALIAS if task_backend() == "django_tasks_db.DatabaseBackend" else None
+
+
 def cache_check() -> None:
     """A read from the default cache (the database table or Redis the throttles live in)."""
     caches["default"].get(CACHE_PROBE_KEY)
+
+
+def cache_database() -> str | None:
+    """The database the default cache lives in (DatabaseCache reads through the router)."""
+    if isinstance(caches["default"], DatabaseCache):
+        return router.db_for_read(caches["default"].cache_model_class) or DEFAULT_DB_ALIAS
+    return None
 
 
 def check_run(name: str, check: Callable[[], None], *, detail: str = "") -> CheckResult:
@@ -140,8 +163,21 @@ def readiness_checks() -> list[CheckResult]:
         check_run(database_check_name(alias), partial(database_check, alias))
         for alias in connections
     ]
-    results.append(check_run("task_queue", task_queue_check, detail=task_queue_label()))
-    results.append(check_run("cache", cache_check))
+    # A check that lives in a database found down fails without being tried: it could only
+    # fail too, after waiting for its own connection.
+    down = {alias for alias, result in zip(connections, results, strict=True) if not result.ok}
+    for name, check, database, detail in (
+        ("task_queue", task_queue_check, task_queue_database(), task_queue_label()),
+        ("cache", cache_check, cache_database(), ""),
+    ):
+        if database in down:
+            results.append(
+                CheckResult(
+                    name=name, ok=False, milliseconds=0.0, error=DATABASE_DOWN, detail=detail
+                )
+            )
+        else:
+            results.append(check_run(name, check, detail=detail))
     return results
 
 

@@ -1,16 +1,23 @@
 """PostgreSQL connection pooling under production settings: on by default (CONN_MAX_AGE 0, as
-Django requires), sized from the environment, off with DATABASE_POOL=false; and on a real server
-a connection given back is the one the next query gets (same backend process)."""
+Django requires), sized from the environment, off with DATABASE_POOL=false; on a real server a
+connection given back is the one the next query gets (same backend process), and the readiness
+checks go through the pool, failing fast when the server is down."""
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
+from minicrm.web.health import DATABASE_DOWN
 from tests.conftest import service_url
+from tests.ports import free_port
 from tests.production_env import production_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +45,14 @@ for _ in range(3):
         pids.append(cursor.fetchone()[0])
     connection.close()
 print(json.dumps({"pids": pids, "pool": type(connection.pool).__name__}))
+"""
+
+# The readiness checks through that pool: what /readyz answers.
+READINESS = """
+import json, django
+django.setup()
+from minicrm.web.health import readiness_checks
+print(json.dumps({check.name: [check.ok, check.error] for check in readiness_checks()}))
 """
 
 
@@ -95,3 +110,42 @@ def test_a_pooled_connection_is_reused_on_a_real_server(tmp_path: Path) -> None:
     assert len(set(pooled["pids"])) == 1, pooled  # one connection, borrowed three times
     assert unpooled["pool"] == "NoneType"
     assert len(set(unpooled["pids"])) == 3, unpooled  # closing really closed it
+
+
+@pytest.fixture
+def empty_postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test server (no tables), dropped afterwards."""
+    url = service_url("MINICRM_TEST_POSTGRES_URL", "PostgreSQL")
+    name = f"test_production_pool_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_readiness_borrows_from_the_pool_with_its_own_bound(
+    tmp_path: Path, empty_postgres_database: str
+) -> None:
+    down = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"  # connections refused
+
+    live = _run(READINESS, _postgres_env(tmp_path, empty_postgres_database))
+    not_ready = _run(READINESS, _postgres_env(tmp_path, down))
+
+    # The server answers, but the database has no tables yet (not migrated): the task table and
+    # the cache table cannot be read, so it is not ready, and says why.
+    assert live == {
+        "database": [True, ""],
+        "task_queue": [False, "ProgrammingError"],
+        "cache": [False, "ProgrammingError"],
+    }
+    # The pool gives up after the check's 2 s (not its own 10 s wait); the task table and the
+    # database cache live there, so they are not tried.
+    assert not_ready == {
+        "database": [False, "PoolTimeout"],
+        "task_queue": [False, DATABASE_DOWN],
+        "cache": [False, DATABASE_DOWN],
+    }

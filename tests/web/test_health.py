@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
+from minicrm.web.health import DATABASE_DOWN
 from tests.conftest import service_url
 from tests.ports import free_port
 
@@ -83,10 +84,30 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(database_down: None) 
 
     assert status == 503
     assert answer["status"] == "not ready"
-    # The database task queue lives in the same database, so it is down too; the cache is not.
+    # The database task queue lives in the same database: not tried, down too. The cache is not.
     assert answer["failing"] == ["database", "task_queue"]
     assert answer["checks"]["database"]["error"] == "OperationalError"
+    assert answer["checks"]["task_queue"]["error"] == DATABASE_DOWN
     assert answer["checks"]["cache"]["ok"] is True
+
+
+@pytest.mark.django_db
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "minicrm_cache",
+        }
+    }
+)
+def test_readyz_does_not_try_a_database_cache_when_the_database_is_down(
+    database_down: None,
+) -> None:
+    status, answer, _body = _get("/readyz")
+
+    assert status == 503
+    assert answer["failing"] == ["database", "cache"]
+    assert answer["checks"]["cache"]["error"] == DATABASE_DOWN
 
 
 @pytest.mark.django_db
