@@ -18,6 +18,7 @@ from minicrm.core.leases import lease_kept, lease_token, lease_until
 from minicrm.core.tasks import enqueue_on_commit
 from minicrm.segments.rules import RuleValidationError, parse_rules
 from minicrm.segments.selectors import segment_get
+from minicrm.segments.services import segment_get_for_update
 
 from .facts import facts_snapshot_or_start_build, rules_facts
 from .models import Insight
@@ -115,10 +116,14 @@ def insights_recover() -> int:
 
 
 def insight_request(*, segment_id: int, requested_by: User | None) -> Insight:
-    """Queue an insight for the segment's current rules; the worker generates it."""
-    segment = segment_get(segment_id=segment_id)
+    """Queue an insight for the segment's current rules; the worker generates it.
+
+    The segment's row is locked first, so two requests at once (a double click) queue one
+    insight: the second waits for the first to commit, then finds it pending and returns it.
+    """
     recent = timezone.now() - PENDING_REUSE_WINDOW
     with transaction.atomic():
+        segment = segment_get_for_update(segment_id=segment_id)
         pending = (
             Insight.objects.filter(
                 segment=segment,
