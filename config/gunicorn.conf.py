@@ -42,9 +42,9 @@ preload_app = False
 # The workers' heartbeat files on a RAM disk: a disk stalled under an import's writes must not
 # make the master think healthy workers hung (gunicorn's own advice for containers).
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
-# A worker silent for this long is killed and replaced. Above the longest request we serve on
-# purpose: a statement is stopped after MINICRM_WEB_STATEMENT_TIMEOUT (10 s), but a 1M-row
-# segment export streams for tens of seconds.
+# A worker silent for this long is killed and replaced. Well above a statement's budget
+# (MINICRM_WEB_STATEMENT_TIMEOUT, 10 s): a segment export streams one bounded query after another
+# within one request, and a sync worker does not report in while it streams.
 timeout = 120
 # On SIGTERM (a deploy, a scale-down) requests in flight get this long to finish.
 graceful_timeout = 30
