@@ -79,6 +79,7 @@ from minicrm.campaigns.simulator import (
     vendor_id_for,
 )
 from minicrm.customers.models import Customer
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 
 SCRATCH_DATABASE = "bench_delivery"
@@ -308,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     customers_create(recipients)
     segment = segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=None
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=None
     )
     print(f"customers written in {time.perf_counter() - started:.1f} s (untimed)", flush=True)
 

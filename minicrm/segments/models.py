@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from minicrm.core.models import TimeStampedModel
 
@@ -12,8 +13,22 @@ def empty_rules() -> dict[str, object]:
     return {"match": EMPTY_RULES["match"], "conditions": []}
 
 
+NAME_MAX_LENGTH = 120
+# The constraint a save that takes a name in use (ignoring case) breaks: its error names it.
+NAME_UNIQUE_CONSTRAINT = "segment_name_unique_ignoring_case"
+
+
 class Segment(TimeStampedModel):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # The name in lower case, kept by the database: names are unique ignoring case through a
+    # constraint on it, so two concurrent saves of "VIP" and "vip" cannot both succeed.
+    # A stored column rather than UniqueConstraint(Lower("name")): MariaDB has no expression
+    # indexes (Django would skip that constraint there without a word).
+    name_key = models.GeneratedField(
+        expression=Lower("name"),
+        output_field=models.CharField(max_length=NAME_MAX_LENGTH),
+        db_persist=True,
+    )
     description = models.TextField(blank=True)
     # Canonical JSON of a RuleGroup (rules.RuleGroup.to_dict()); written only by the services.
     rules = models.JSONField(default=empty_rules)
@@ -29,6 +44,7 @@ class Segment(TimeStampedModel):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["name_key"], name=NAME_UNIQUE_CONSTRAINT)]
 
     def __str__(self) -> str:
         return self.name

@@ -19,12 +19,17 @@ from minicrm.core.statement_timeout import (
 from minicrm.core.tasks import enqueue_on_commit
 
 from .compiler import customers_matching, today_in_zone
-from .models import Segment, SegmentSize, SegmentSizeSchedule
+from .models import (
+    NAME_MAX_LENGTH,
+    NAME_UNIQUE_CONSTRAINT,
+    Segment,
+    SegmentSize,
+    SegmentSizeSchedule,
+)
 from .rules import RuleGroup, parse_rules
 from .selectors import preview_snapshot_or_start_build
 from .tasks import segment_size_record_task, segment_sizes_daily_task
 
-NAME_MAX_LENGTH = 120
 # A save counts the rules it stores within this budget (one statement), so the segment page
 # shows their size at once: the columnar snapshot, when loaded, counts any rule at 1M customers
 # in milliseconds, and SQL counts common rules in tens of milliseconds. A rule slower than this
@@ -36,7 +41,7 @@ def rules_hash(rules: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
 
 
-def _clean_name(name: str, *, exclude_id: int | None = None) -> str:
+def _clean_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise ApplicationError("A segment needs a name.", field="name")
@@ -44,12 +49,6 @@ def _clean_name(name: str, *, exclude_id: int | None = None) -> str:
         raise ApplicationError(
             f"A segment name has at most {NAME_MAX_LENGTH} characters.", field="name"
         )
-    # Case-insensitive on every database (MySQL's collation already is, the others are not).
-    taken = Segment.objects.filter(name__iexact=name)
-    if exclude_id is not None:
-        taken = taken.exclude(pk=exclude_id)
-    if taken.exists():
-        raise ConflictError(f'A segment named "{name}" already exists.', field="name")
     return name
 
 
@@ -62,11 +61,19 @@ def _enqueue_size(segment_id: int) -> None:
 
 
 def _save_or_conflict(segment: Segment) -> None:
+    """Save, or raise ConflictError when another segment has the name, ignoring case.
+
+    The database decides (the unique constraint on `name_key`), not a read before the write, so
+    two requests saving "VIP" and "vip" at the same moment cannot both succeed.
+    """
     try:
         with transaction.atomic():
             segment.save()
-    except IntegrityError:
-        # Lost a race with another request creating the same name.
+    except IntegrityError as error:
+        # Every database names the broken constraint (PostgreSQL, MariaDB) or its column
+        # (SQLite) in the message; any other integrity error is not about the name.
+        if NAME_UNIQUE_CONSTRAINT not in str(error) and "name_key" not in str(error):
+            raise
         raise ConflictError(
             f'A segment named "{segment.name}" already exists.', field="name"
         ) from None
@@ -76,21 +83,20 @@ def _save_or_conflict(segment: Segment) -> None:
 def segment_create(
     *,
     name: str,
-    rules: object,
+    rules: RuleGroup,
     created_by: User | None,
     description: str = "",
     ip_address: str | None = None,
 ) -> Segment:
-    """Create a segment. Raises RuleValidationError (bad rules) or ConflictError (name taken)."""
-    group = parse_rules(rules)
+    """Create a segment. Raises ConflictError when the name is taken (ignoring case)."""
     segment = Segment(
         name=_clean_name(name),
         description=description.strip(),
-        rules=group.to_dict(),
+        rules=rules.to_dict(),
         created_by=created_by if created_by is not None and created_by.pk else None,
     )
     _save_or_conflict(segment)
-    _count_at_save(segment, group)
+    _count_at_save(segment, rules)
     audit_record(
         action=AuditEvent.Action.SEGMENT_CREATED,
         actor=created_by,
@@ -113,7 +119,7 @@ def segment_update(
     segment_id: int,
     name: str | None = None,
     description: str | None = None,
-    rules: object | None = None,
+    rules: RuleGroup | None = None,
     actor: User | None = None,
     ip_address: str | None = None,
 ) -> Segment:
@@ -121,19 +127,17 @@ def segment_update(
     segment = segment_get_for_update(segment_id=segment_id)
     before = {"name": segment.name, "description": segment.description}
     rules_changed = False
-    group: RuleGroup | None = None
     if rules is not None:
-        group = parse_rules(rules)
-        canonical = group.to_dict()
+        canonical = rules.to_dict()
         rules_changed = canonical != segment.rules
         segment.rules = canonical
     if name is not None:
-        segment.name = _clean_name(name, exclude_id=segment.pk)
+        segment.name = _clean_name(name)
     if description is not None:
         segment.description = description.strip()
     _save_or_conflict(segment)
-    if rules_changed and group is not None:
-        _count_at_save(segment, group)
+    if rules_changed and rules is not None:
+        _count_at_save(segment, rules)
     changed = [field for field, value in before.items() if getattr(segment, field) != value]
     if rules_changed:
         changed.append("rules")
@@ -232,7 +236,7 @@ def segment_sizes_record_all(*, today: date | None = None) -> int:
     return counted
 
 
-def daily_sizes_claim(*, run_on: date) -> bool:
+def segment_sizes_claim(*, run_on: date) -> bool:
     """Move the daily chain from `run_on` to the next day; False if another run already did."""
     with transaction.atomic():
         moved = SegmentSizeSchedule.objects.filter(pk=1, next_run_on=run_on).update(
@@ -241,7 +245,7 @@ def daily_sizes_claim(*, run_on: date) -> bool:
     return moved == 1
 
 
-def daily_sizes_ensure(*, today: date | None = None, force: bool = False) -> date | None:
+def segment_sizes_ensure(*, today: date | None = None, force: bool = False) -> date | None:
     """Start the daily chain unless one is already scheduled; returns the day it starts on.
 
     A chain whose next day has passed without a run is taken as dead and restarted today.

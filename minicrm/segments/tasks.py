@@ -31,10 +31,10 @@ def segment_sizes_daily_task(run_on: str) -> int:
 
     Only the run that moves the schedule forward does the work, so a duplicate chain dies out.
     """
-    from .services import daily_sizes_claim, segment_sizes_record_all
+    from .services import segment_sizes_claim, segment_sizes_record_all
 
     day = date.fromisoformat(run_on)
-    if not daily_sizes_claim(run_on=day):
+    if not segment_sizes_claim(run_on=day):
         logger.info("Daily segment sizes for %s already ran; this chain stops.", run_on)
         return 0
     counted = segment_sizes_record_all(today=day)

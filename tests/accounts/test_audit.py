@@ -18,6 +18,7 @@ from minicrm.campaigns.models import Campaign
 from minicrm.campaigns.services import campaign_create, campaign_send
 from minicrm.imports.models import Import
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import AdminFactory, UserFactory
 
@@ -98,7 +99,7 @@ def test_segment_created_changed_and_deleted_through_the_api(
 
 
 def test_a_patch_that_changes_nothing_records_nothing(token_client: Client) -> None:
-    segment = segment_create(name="Same", rules=EVERYONE, created_by=None)
+    segment = segment_create(name="Same", rules=parse_rules(EVERYONE), created_by=None)
 
     response = token_client.patch(
         f"/api/v1/segments/{segment.pk}",
@@ -181,7 +182,7 @@ def test_an_import_starts_on_the_page_when_its_mapping_is_confirmed(
 
 
 def _draft(name: str = "Spring") -> Campaign:
-    segment = segment_create(name=f"All for {name}", rules=EVERYONE, created_by=None)
+    segment = segment_create(name=f"All for {name}", rules=parse_rules(EVERYONE), created_by=None)
     return campaign_create(
         created_by=None,
         name=name,
@@ -231,7 +232,7 @@ def test_a_campaign_sent_through_the_api(token_client: Client, marketer_user: Us
 def test_a_campaign_sent_and_cancelled_on_the_pages(
     page_client: Client, marketer_user: User
 ) -> None:
-    segment = segment_create(name="Everyone", rules=EVERYONE, created_by=None)
+    segment = segment_create(name="Everyone", rules=parse_rules(EVERYONE), created_by=None)
     page_client.post(
         reverse("campaigns:new"),
         {

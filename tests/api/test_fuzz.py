@@ -31,6 +31,7 @@ from minicrm.accounts.models import Role, User
 from minicrm.accounts.services import api_token_create
 from minicrm.campaigns.services import campaign_create, campaign_send
 from minicrm.customers.services import customers_bulk_upsert, orders_bulk_upsert
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import AdminFactory, UserFactory
 
@@ -130,10 +131,12 @@ def seeded(db: None) -> None:
     segment = segment_create(
         name="Pune buyers",
         description="",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
+            }
+        ),
         created_by=AdminFactory(),
     )
     # Campaign 1 stays a draft (unless a generated request sends it); campaign 2 is sent, with

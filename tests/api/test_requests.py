@@ -21,6 +21,7 @@ from minicrm.core.request_limits import RequestBodyLimitMiddleware
 from minicrm.customers.models import Customer
 from minicrm.imports.models import Import
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import AdminFactory, UserFactory
 from tests.imports.conftest import csv_file
@@ -38,7 +39,9 @@ def admin_api() -> Client:
 
 @pytest.fixture
 def segment() -> Segment:
-    return segment_create(name="Pune", description="", rules=RULES, created_by=AdminFactory())
+    return segment_create(
+        name="Pune", description="", rules=parse_rules(RULES), created_by=AdminFactory()
+    )
 
 
 @pytest.fixture

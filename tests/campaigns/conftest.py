@@ -19,6 +19,7 @@ from minicrm.campaigns.models import Campaign
 from minicrm.campaigns.services import campaign_create
 from minicrm.campaigns.signing import SIGNATURE_HEADER, signature_valid
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 
 VENDOR_SECRET = "test-vendor-secret"
@@ -28,7 +29,7 @@ VENDOR_SECRET = "test-vendor-secret"
 def everyone(db: None) -> Segment:
     """A segment whose members are all customers."""
     return segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=None
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=None
     )
 
 

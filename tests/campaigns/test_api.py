@@ -12,6 +12,7 @@ from django.utils import timezone
 from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
 from minicrm.campaigns.models import Campaign, Delivery
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import AdminFactory, CustomerFactory, OrderFactory, UserFactory
 
@@ -93,7 +94,9 @@ def test_the_list_is_newest_first_paged_and_filtered_by_status_and_segment(
 ):
     other = segment_create(
         name="Pune",
-        rules={"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "P"}]},
+        rules=parse_rules(
+            {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "P"}]}
+        ),
         created_by=None,
     )
     first = campaign_draft(everyone, name="First")

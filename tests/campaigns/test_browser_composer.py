@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from minicrm.accounts.models import User
 from minicrm.campaigns import services
 from minicrm.campaigns.models import Campaign
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 from tests.web.browser import screenshot, sign_in
@@ -33,7 +34,7 @@ def test_compose_fix_a_template_use_a_suggestion_and_schedule(
         CustomerFactory(first_name=first, email=f"{first.lower()}@example.com")
     CustomerFactory(first_name="Kabir", marketing_consent=False)
     segment = segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=marketer
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=marketer
     )
     sign_in(page, base, marketer)
     page.goto(f"{base}/campaigns/new/?segment={segment.pk}")

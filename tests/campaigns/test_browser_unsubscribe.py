@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from minicrm.accounts.models import User
 from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.customers.models import Customer
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 from tests.web.browser import screenshot, sign_in
@@ -51,7 +52,7 @@ def test_a_recipient_unsubscribes_from_the_link_and_the_next_campaign_skips_them
     ]
     leaver = people[1]
     segment = segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=marketer
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=marketer
     )
     sign_in(page, base, marketer)
 

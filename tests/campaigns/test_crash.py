@@ -40,13 +40,16 @@ SECRET = "crash-test-secret"
 SETUP = f"""
 from minicrm.campaigns.services import campaign_create, campaign_send
 from minicrm.customers.services import customers_bulk_upsert
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 
 customers_bulk_upsert(rows=[
     {{"external_id": f"C-{{n}}", "email": f"c{{n}}@example.com", "first_name": f"N{{n}}"}}
     for n in range({RECIPIENTS})
 ])
-segment = segment_create(name="All", rules={{"match": "all", "conditions": []}}, created_by=None)
+segment = segment_create(
+    name="All", rules=parse_rules({{"match": "all", "conditions": []}}), created_by=None
+)
 campaign = campaign_create(
     created_by=None, name="Crash", segment_id=segment.pk, channel="webhook",
     subject="Hi {{{{ first_name }}}}", template="Hello {{{{ first_name }}}}",

@@ -15,6 +15,7 @@ from minicrm.campaigns.services import (
     campaign_update,
 )
 from minicrm.core.errors import ConflictError, InvalidInputError
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=False)
 @pytest.fixture
 def segment(marketer):
     return segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=marketer
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=marketer
     )
 
 

@@ -15,6 +15,7 @@ from minicrm.campaigns.receipts import (
     receipts_apply,
 )
 from minicrm.core.errors import InvalidInputError
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 
@@ -27,7 +28,9 @@ NONE = {"applied": 0, "duplicate": 0, "unknown": 0, "stale": 0}
 def sent_campaign(marketer, size: int, *, name: str = "Spring") -> Campaign:
     """A campaign whose `size` deliveries are all sent, vendor ids `<name>-0`, `<name>-1`, ..."""
     segment = segment_create(
-        name=f"{name} segment", rules={"match": "all", "conditions": []}, created_by=marketer
+        name=f"{name} segment",
+        rules=parse_rules({"match": "all", "conditions": []}),
+        created_by=marketer,
     )
     campaign = Campaign.objects.create(
         name=name,

@@ -28,6 +28,7 @@ from minicrm.campaigns.simulator import (
     receipt_outcome,
     vendor_id_for,
 )
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 
@@ -314,7 +315,7 @@ def test_a_webhook_campaign_reaches_the_simulator_and_every_receipt_comes_back(
     settings.MINICRM_DELIVERY_BATCH_SIZE = 7
     customers = CustomerFactory.create_batch(40)
     segment = segment_create(
-        name="Everyone", rules={"match": "all", "conditions": []}, created_by=None
+        name="Everyone", rules=parse_rules({"match": "all", "conditions": []}), created_by=None
     )
     campaign = campaign_create(
         created_by=None,

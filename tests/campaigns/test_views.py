@@ -19,6 +19,7 @@ from minicrm.accounts.models import Role
 from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.campaigns.services import campaign_launch, campaign_send
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
 
@@ -475,10 +476,12 @@ def test_the_segment_campaigns_tab_lists_its_campaigns_and_offers_a_new_one(
 ) -> None:
     other = segment_create(
         name="Nobody",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "order_count", "operator": "gt", "value": 99}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "order_count", "operator": "gt", "value": 99}],
+            }
+        ),
         created_by=None,
     )
     campaign_draft(everyone, name="Mine")
@@ -603,7 +606,7 @@ def test_the_list_of_one_segment_names_it_and_leaves_the_others_out(
     marketer_client: Client, everyone: Segment
 ) -> None:
     other = segment_create(
-        name="Someone", rules={"match": "any", "conditions": []}, created_by=None
+        name="Someone", rules=parse_rules({"match": "any", "conditions": []}), created_by=None
     )
     campaign_draft(everyone, name="Mine")
     campaign_draft(other, name="Theirs")

@@ -33,12 +33,15 @@ from minicrm.core.models import WorkerHeartbeat
 from minicrm.customers.services import customers_bulk_upsert
 from minicrm.insights.models import Insight
 from minicrm.insights.tasks import insight_generate_task
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 
 customers_bulk_upsert(rows=[{"external_id": f"C-{n}", "city": "Pune"} for n in range(30)])
 segment = segment_create(
     name="Pune",
-    rules={"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}]},
+    rules=parse_rules(
+        {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}]}
+    ),
     created_by=None,
 )
 now = timezone.now()

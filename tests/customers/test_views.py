@@ -12,6 +12,7 @@ from minicrm.accounts.models import User
 from minicrm.customers import views
 from minicrm.customers.models import Customer, CustomerTag, Order
 from minicrm.customers.services import orders_bulk_upsert
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.selectors import segments_for_customer
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
@@ -353,26 +354,32 @@ def test_the_detail_page_lists_the_segments_the_customer_is_in(
     _customer(city="Delhi")
     in_pune = segment_create(
         name="Pune",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "eq", "value": "pune"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "eq", "value": "pune"}],
+            }
+        ),
         created_by=marketer,
     )
     tagged = segment_create(
         name="VIPs",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "tags", "operator": "has_any", "value": ["VIP"]}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "tags", "operator": "has_any", "value": ["VIP"]}],
+            }
+        ),
         created_by=marketer,
     )
     segment_create(
         name="Delhi",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "eq", "value": "Delhi"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "eq", "value": "Delhi"}],
+            }
+        ),
         created_by=marketer,
     )
 

@@ -14,6 +14,7 @@ from minicrm.accounts.services import api_token_create
 from minicrm.customers.models import Customer
 from minicrm.insights.models import Insight
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_update
 from tests.factories import UserFactory
 
@@ -84,10 +85,12 @@ def test_list_is_newest_first_and_flags_stale_insights(
     old = Insight.objects.create(segment=segment, rules=segment.rules, status="succeeded")
     segment_update(
         segment_id=segment.pk,
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
+            }
+        ),
     )
     segment.refresh_from_db()
     new = Insight.objects.create(segment=segment, rules=segment.rules, status="failed")

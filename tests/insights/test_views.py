@@ -128,10 +128,12 @@ def test_a_stale_insight_is_flagged(marketer_client: Client, segment: Segment) -
     succeeded(segment)
     segment_update(
         segment_id=segment.pk,
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "eq", "value": "Pune"}],
+            }
+        ),
     )
 
     html = panel(marketer_client, segment)

@@ -14,6 +14,7 @@ from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
 from minicrm.core.limits import MAX_RULE_CONDITIONS
 from minicrm.segments.models import Segment
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory, UserFactory
 
@@ -139,7 +140,7 @@ def test_create_get_update_delete(api_client: Client, spenders: None) -> None:
 
 
 def test_create_conflicts_and_bad_rules_change_nothing(api_client: Client, marketer: Any) -> None:
-    segment_create(name="Taken", rules=BIG, created_by=marketer)
+    segment_create(name="Taken", rules=parse_rules(BIG), created_by=marketer)
     conflict = post(api_client, "/api/v1/segments", {"name": "taken", "rules": BIG})
     assert conflict.status_code == 409
     assert conflict.json() == {"detail": 'A segment named "taken" already exists.', "field": "name"}
@@ -160,7 +161,7 @@ def test_create_conflicts_and_bad_rules_change_nothing(api_client: Client, marke
 
 
 def test_viewers_read_but_do_not_write(viewer_client: Client, marketer: Any) -> None:
-    segment = segment_create(name="S", rules=BIG, created_by=marketer)
+    segment = segment_create(name="S", rules=parse_rules(BIG), created_by=marketer)
     path = f"/api/v1/segments/{segment.pk}"
     assert viewer_client.get(path).status_code == 200
     assert post(viewer_client, "/api/v1/segments", {"name": "N", "rules": BIG}).status_code == 403
@@ -177,7 +178,7 @@ def test_anonymous_is_401(client: Client) -> None:
 def test_members_are_paged(api_client: Client, marketer: Any) -> None:
     for index in range(3):
         CustomerFactory(external_id=f"m{index}", total_spend=200, order_count=1)
-    segment = segment_create(name="S", rules=BIG, created_by=marketer)
+    segment = segment_create(name="S", rules=parse_rules(BIG), created_by=marketer)
     page = api_client.get(f"/api/v1/segments/{segment.pk}/customers?page=2&page_size=2").json()
     assert page["count"] == 3
     assert [item["external_id"] for item in page["items"]] == ["m2"]
@@ -188,7 +189,7 @@ def test_export_streams_csv_safe_for_spreadsheets(api_client: Client, marketer: 
     CustomerFactory(
         external_id="x1", first_name="=cmd()", city="Pune", total_spend=300, order_count=2
     )
-    segment = segment_create(name="Big spenders!", rules=BIG, created_by=marketer)
+    segment = segment_create(name="Big spenders!", rules=parse_rules(BIG), created_by=marketer)
     response = api_client.get(f"/api/v1/segments/{segment.pk}/export")
     assert response.status_code == 200
     assert response.streaming
@@ -206,7 +207,7 @@ def test_export_has_consent_and_unsubscribed_columns(api_client: Client, markete
     CustomerFactory(external_id="yes", total_spend=300, order_count=2, marketing_consent=True)
     CustomerFactory(external_id="no", total_spend=300, order_count=2, marketing_consent=False)
     CustomerFactory(external_id="gone", total_spend=300, order_count=2, unsubscribed_at=gone)
-    segment = segment_create(name="Consent", rules=BIG, created_by=marketer)
+    segment = segment_create(name="Consent", rules=parse_rules(BIG), created_by=marketer)
     response = api_client.get(f"/api/v1/segments/{segment.pk}/export")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     header = rows[0]

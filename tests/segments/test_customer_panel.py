@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from minicrm.accounts.models import User
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory
 
@@ -21,14 +22,16 @@ def test_the_panel_lists_the_segments_the_customer_is_in(
     viewer_client: Client, marketer: User
 ) -> None:
     asha = CustomerFactory(city="Pune")
-    pune = segment_create(name="Pune", rules=city_is("pune"), created_by=marketer)
-    delhi = segment_create(name="Delhi", rules=city_is("Delhi"), created_by=marketer)
+    pune = segment_create(name="Pune", rules=parse_rules(city_is("pune")), created_by=marketer)
+    delhi = segment_create(name="Delhi", rules=parse_rules(city_is("Delhi")), created_by=marketer)
     not_delhi = segment_create(
         name="Not Delhi",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "city", "operator": "ne", "value": "Delhi"}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "city", "operator": "ne", "value": "Delhi"}],
+            }
+        ),
         created_by=marketer,
     )
 

@@ -40,15 +40,17 @@ def post(client: Client, path: str, body: Any) -> Any:
 @pytest.mark.django_db
 def test_an_all_customers_segment_keeps_customer_pages_working(admin_client: Client) -> None:
     customer = CustomerFactory(external_id="c1", city="Pune")
-    everyone = segment_create(name="Everyone", rules=EVERYONE_RULES, created_by=None)
+    everyone = segment_create(name="Everyone", rules=parse_rules(EVERYONE_RULES), created_by=None)
     nested = segment_create(
         name="Pune or anyone",
-        rules={"match": "any", "conditions": [{"match": "all", "conditions": []}]},
+        rules=parse_rules({"match": "any", "conditions": [{"match": "all", "conditions": []}]}),
         created_by=None,
     )
     segment_create(
         name="Mumbai",
-        rules={"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "x"}]},
+        rules=parse_rules(
+            {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": "x"}]}
+        ),
         created_by=None,
     )
     assert segments_for_customer(customer_id=customer.pk) == [everyone, nested]
@@ -148,7 +150,7 @@ def test_a_preview_past_its_budget_is_a_503_saying_so(api_client: Client) -> Non
 @pytest.mark.django_db
 @override_settings(MINICRM_WEB_STATEMENT_TIMEOUT=TINY)
 def test_a_members_page_past_its_budget_is_a_503(api_client: Client) -> None:
-    segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
     with mock.patch.object(segments_api, "paginate", side_effect=lambda *a, **k: slow()):
         response = api_client.get(f"/api/v1/segments/{segment.pk}/customers")
     assert response.status_code == 503
@@ -160,7 +162,7 @@ def test_a_members_page_past_its_budget_is_a_503(api_client: Client) -> None:
 def test_the_builder_panel_and_members_tab_say_the_query_took_too_long(
     marketer_client: Client,
 ) -> None:
-    segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
     with mock.patch("minicrm.segments.views.segment_preview", side_effect=slow):
         panel = marketer_client.post(
             reverse("segments:preview"), {"rules": json.dumps(EVERYONE_RULES)}
@@ -178,7 +180,7 @@ def test_the_builder_panel_and_members_tab_say_the_query_took_too_long(
 def test_a_size_count_past_its_budget_fails_the_task_and_keeps_no_point() -> None:
     CustomerFactory(external_id="a")
     with mock.patch("minicrm.segments.services.segment_size_record_task"):
-        segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+        segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
     counted_at_save = (segment.last_count, segment.last_counted_at)
     assert counted_at_save[0] == 1
     with (
@@ -224,7 +226,7 @@ def test_an_error_mid_export_ends_the_file_visibly_and_aborts_the_stream(
 ) -> None:
     CustomerFactory(external_id="a")
     CustomerFactory(external_id="b")
-    segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
     with mock.patch.object(segments_api, "segment_export_rows", side_effect=rows_then_error):
         response = api_client.get(f"/api/v1/segments/{segment.pk}/export")
         assert response.status_code == 200
@@ -245,7 +247,7 @@ def test_an_export_that_fails_at_once_answers_an_error_not_an_empty_file(
     api_client: Client,
 ) -> None:
     CustomerFactory(external_id="a")
-    segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
 
     def too_slow(**_kwargs: Any) -> Iterator[tuple[Any, ...]]:
         raise StatementTimeoutError(TINY)
@@ -261,7 +263,7 @@ def test_an_export_that_fails_at_once_answers_an_error_not_an_empty_file(
 @override_settings(MINICRM_WEB_STATEMENT_TIMEOUT=TINY)
 def test_an_export_chunk_runs_under_the_web_budget(api_client: Client) -> None:
     CustomerFactory(external_id="a")
-    segment = segment_create(name="All", rules=EVERYONE_RULES, created_by=None)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE_RULES), created_by=None)
     with mock.patch(
         "minicrm.segments.selectors.CustomerTag.objects.filter",
         side_effect=lambda **_: run_slow_query(),

@@ -112,7 +112,7 @@ def test_funnel_of_an_any_group_grows(crowd: list[Any]) -> None:
 def test_members_and_export_rows_page_through_everyone(crowd: list[Any], marketer: User) -> None:
     CustomerTag.objects.create(customer=crowd[0], name="vip")
     CustomerTag.objects.create(customer=crowd[0], name="b2b")
-    segment = segment_create(name="Pune", rules=RULES, created_by=marketer)
+    segment = segment_create(name="Pune", rules=parse_rules(RULES), created_by=marketer)
     assert list(segment_members(segment=segment).values_list("external_id", flat=True)) == [
         "a",
         "e",
@@ -125,7 +125,7 @@ def test_members_and_export_rows_page_through_everyone(crowd: list[Any], markete
 
 @pytest.mark.django_db
 def test_size_history_keeps_the_latest_point_of_each_day(marketer: User) -> None:
-    segment = segment_create(name="S", rules=RULES, created_by=marketer)
+    segment = segment_create(name="S", rules=parse_rules(RULES), created_by=marketer)
     today = today_in_zone()
     old, yesterday = today - timedelta(days=100), today - timedelta(days=1)
     now = datetime.now(UTC)

@@ -12,7 +12,8 @@ from django_tasks import default_task_backend
 
 from minicrm.accounts.models import User
 from minicrm.segments.models import SegmentSize, SegmentSizeSchedule
-from minicrm.segments.services import daily_sizes_ensure, segment_create
+from minicrm.segments.rules import parse_rules
+from minicrm.segments.services import segment_create, segment_sizes_ensure
 from minicrm.segments.tasks import segment_size_record_task, segment_sizes_daily_task
 from tests.factories import CustomerFactory
 
@@ -29,7 +30,7 @@ def deferred_tasks() -> Iterator[list[object]]:
 
 @pytest.mark.django_db
 def test_record_task_returns_the_size(marketer: User) -> None:
-    segment = segment_create(name="All", rules=EVERYONE, created_by=marketer)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE), created_by=marketer)
     CustomerFactory.create_batch(3)
     assert segment_size_record_task.call(segment.pk) == 3
     assert segment_size_record_task.call(segment.pk + 1) is None
@@ -41,7 +42,7 @@ def test_record_task_returns_the_size(marketer: User) -> None:
 def test_daily_task_records_every_segment_and_schedules_tomorrow(
     marketer: User, deferred_tasks: list[object], django_capture_on_commit_callbacks: Any
 ) -> None:
-    segment_create(name="All", rules=EVERYONE, created_by=marketer)
+    segment_create(name="All", rules=parse_rules(EVERYONE), created_by=marketer)
     CustomerFactory()
     SegmentSizeSchedule.objects.create(pk=1, next_run_on=date(2025, 6, 1))
 
@@ -64,7 +65,7 @@ def test_daily_task_records_every_segment_and_schedules_tomorrow(
 def test_a_second_run_for_the_same_day_stops_the_duplicate_chain(
     marketer: User, deferred_tasks: list[object]
 ) -> None:
-    segment_create(name="All", rules=EVERYONE, created_by=marketer)
+    segment_create(name="All", rules=parse_rules(EVERYONE), created_by=marketer)
     SegmentSizeSchedule.objects.create(pk=1, next_run_on=date(2025, 6, 2))
     assert segment_sizes_daily_task.call("2025-06-01") == 0
     assert deferred_tasks == []
@@ -75,11 +76,11 @@ def test_a_second_run_for_the_same_day_stops_the_duplicate_chain(
 @pytest.mark.django_db(transaction=True)
 def test_ensure_starts_the_chain_once(deferred_tasks: list[object]) -> None:
     today = date(2025, 6, 1)
-    assert daily_sizes_ensure(today=today) == today
-    assert daily_sizes_ensure(today=today) is None
+    assert segment_sizes_ensure(today=today) == today
+    assert segment_sizes_ensure(today=today) is None
     assert [result.args for result in deferred_tasks] == [["2025-06-01"]]  # type: ignore[attr-defined]
     # A chain whose day passed without a run is dead: ensure starts a new one.
-    assert daily_sizes_ensure(today=date(2025, 6, 5)) == date(2025, 6, 5)
+    assert segment_sizes_ensure(today=date(2025, 6, 5)) == date(2025, 6, 5)
     assert SegmentSizeSchedule.objects.get().next_run_on == date(2025, 6, 5)
 
 
@@ -100,9 +101,9 @@ def test_command_reports_what_it_did(deferred_tasks: list[object]) -> None:
 @pytest.mark.usefixtures("immediate_tasks")  # a real backend defers the chain (tests above)
 def test_without_deferred_tasks_the_chain_runs_today_only(marketer: User) -> None:
     # The immediate backend cannot run tasks later: today runs, nothing loops.
-    segment = segment_create(name="All", rules=EVERYONE, created_by=marketer)
+    segment = segment_create(name="All", rules=parse_rules(EVERYONE), created_by=marketer)
     SegmentSize.objects.all().delete()  # the point recorded on creation
-    daily_sizes_ensure(today=date(2025, 6, 1))
+    segment_sizes_ensure(today=date(2025, 6, 1))
     assert list(SegmentSize.objects.values_list("segment", "day")) == [
         (segment.pk, date(2025, 6, 1))
     ]

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from minicrm.accounts.models import User
+from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 
 from .browser import seed_base, sign_in
@@ -55,10 +56,12 @@ def test_main_pages_raise_no_csp_violation(live_server: object, page: Page, admi
     people = seed_base()
     segment = segment_create(
         name="Big spenders",
-        rules={
-            "match": "all",
-            "conditions": [{"field": "total_spend", "operator": "gte", "value": 2000}],
-        },
+        rules=parse_rules(
+            {
+                "match": "all",
+                "conditions": [{"field": "total_spend", "operator": "gte", "value": 2000}],
+            }
+        ),
         created_by=admin,
     )
     url = live_server.url  # type: ignore[attr-defined]

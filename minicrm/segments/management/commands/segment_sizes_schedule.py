@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from minicrm.segments.services import daily_sizes_ensure
+from minicrm.segments.services import segment_sizes_ensure
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        started_on = daily_sizes_ensure(force=options["force"])
+        started_on = segment_sizes_ensure(force=options["force"])
         if started_on is None:
             self.stdout.write("The daily segment size count is already scheduled.")
         else:
