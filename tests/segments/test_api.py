@@ -14,7 +14,7 @@ from minicrm.accounts.models import Role
 from minicrm.accounts.services import api_token_create
 from minicrm.core.limits import MAX_RULE_CONDITIONS
 from minicrm.segments.models import Segment
-from minicrm.segments.rules import parse_rules
+from minicrm.segments.rules import format_path, parse_rules
 from minicrm.segments.services import segment_create
 from tests.factories import CustomerFactory, UserFactory
 
@@ -103,6 +103,10 @@ def test_invalid_rules_are_422_naming_the_path(api_client: Client, rules: Any, p
     body = response.json()
     assert body["detail"][0]["path"] == path
     assert body["detail"][0]["loc"][:2] == ["body", "rules"]
+    # The rest of `loc` is the parser's own parts (ints for list indexes), not a re-parse.
+    assert format_path(body["detail"][0]["loc"][2:]) == path
+    assert all(isinstance(part, int) for part in body["detail"][0]["loc"][3::2])
+    assert body["detail"][0]["type"] == "rules"
     assert body["message"].startswith(f"Invalid rules: {path or 'rules'}: ")
 
 
