@@ -126,11 +126,13 @@ def table_context(request: HttpRequest, *, segment_id: int | None = None) -> dic
     campaigns_of = campaign_list(segment_id=segment_id).defer(*TABLE_DEFERRED)
     page = _page(campaigns_of, request, LIST_PAGE_SIZE)
     campaigns = list(page.object_list)
-    query = f"?segment={segment_id}&" if segment_id is not None else "?"
+    # The page links and the table's own refresh keep the segment filter.
+    page_query = f"segment={segment_id}&" if segment_id is not None else ""
     return {
         "campaigns": campaigns,
         "page": page,
-        "table_url": reverse("campaigns:list") + query + f"page={page.number}",
+        "page_query": page_query,
+        "table_url": reverse("campaigns:list") + f"?{page_query}page={page.number}",
         "polling": any(c.status == Campaign.Status.SENDING for c in campaigns),
         # A segment's own campaigns (its Campaigns tab refreshes through this view) need no
         # segment column.

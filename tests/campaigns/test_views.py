@@ -636,3 +636,16 @@ def test_the_list_and_the_log_cost_the_same_queries_for_few_rows_as_for_many(
         launched(everyone, name=f"More {index}")
     many_log = reverse("campaigns:log", args=[Campaign.objects.first().pk])  # type: ignore[union-attr]
     assert (queries(LIST), queries(many_log)) == few
+
+
+def test_the_list_filtered_by_segment_keeps_the_filter_on_its_next_page(
+    marketer_client: Client, everyone: Segment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("minicrm.campaigns.views.LIST_PAGE_SIZE", 2)
+    for number in range(3):
+        campaign_draft(everyone, name=f"Draft {number}")
+    html = marketer_client.get(f"/campaigns/?segment={everyone.pk}").content.decode()
+    assert f'href="?segment={everyone.pk}&amp;page=2"' in html
+    second = marketer_client.get(f"/campaigns/?segment={everyone.pk}&page=2").content.decode()
+    assert "Draft 0" in second
+    assert f'href="?segment={everyone.pk}&amp;page=1"' in second
