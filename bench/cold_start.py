@@ -55,6 +55,7 @@ REQUEST_TIMEOUT_SECONDS = 60.0
 MANAGE_TIMEOUT_SECONDS = 600.0
 STOP_GRACE_SECONDS = 15.0
 SAMPLE_EVERY_SECONDS = 0.25
+TIMED_OUT = -1  # the status of a request without an answer within REQUEST_TIMEOUT_SECONDS
 
 # The account and token of the run: made (or reset) by the app's own code, printed on the last
 # line. Earlier bench tokens are deleted so runs do not pile them up.
@@ -254,7 +255,7 @@ def server_log_tail(server: Server) -> str:
 
 @dataclass
 class Answer:
-    status: int  # 0: no HTTP answer (connection refused or reset)
+    status: int  # 0: no HTTP answer (connection refused or reset); TIMED_OUT
     seconds: float
     body: bytes = b""
 
@@ -276,10 +277,18 @@ def http_request(
         response = connection.getresponse()
         content = response.read()
         return Answer(response.status, time.perf_counter() - started, content)
+    except TimeoutError:
+        return Answer(TIMED_OUT, time.perf_counter() - started)
     except (ConnectionError, http.client.RemoteDisconnected):
         return Answer(0, time.perf_counter() - started)
     finally:
         connection.close()
+
+
+def status_name(status: int) -> str:
+    if status == TIMED_OUT:
+        return f"no answer in {REQUEST_TIMEOUT_SECONDS:.0f} s"
+    return str(status) if status else "refused or reset"
 
 
 def preview_request(port: int, token: str, rules: dict[str, Any]) -> Answer:
@@ -409,7 +418,7 @@ def first_preview(server: Server, token: str, rules: dict[str, Any], result: Col
             found = json.loads(answer.body)
             result.customers = found["total_customers"]
             return int(found["count"])
-        key = str(answer.status or "no answer")
+        key = status_name(answer.status)
         result.refused_before_first[key] = result.refused_before_first.get(key, 0) + 1
         if not answer.status:
             time.sleep(0.05)
@@ -463,7 +472,7 @@ def measure(
         if answer.status == 200:
             counts[name].add(int(json.loads(answer.body)["count"]))
         else:
-            key = str(answer.status or "no answer")
+            key = status_name(answer.status)
             result.errors_after_first[key] = result.errors_after_first.get(key, 0) + 1
 
     for number in range(previews):
@@ -502,7 +511,7 @@ def run(args: argparse.Namespace) -> ColdStart:
             database=args.database_url.partition(":")[0],
             gunicorn_config=str(config.relative_to(app_dir)) if config else None,
         )
-        log = Path(scratch) / "gunicorn.log"
+        log = Path(args.server_log) if args.server_log else Path(scratch) / "gunicorn.log"
         result.load_average = os.getloadavg()[0]
         with production_server(
             env=env, app_dir=app_dir, workers=args.workers, config=config, log=log
@@ -612,6 +621,7 @@ def main() -> None:
     parser.add_argument("--gunicorn-config", help="a config file, or 'none' (default: project's)")
     parser.add_argument("--var-dir", help="MINICRM_VAR_DIR (default: a temporary directory)")
     parser.add_argument("--migrate", action="store_true", help="run migrate first")
+    parser.add_argument("--server-log", help="keep gunicorn's output in this file")
     parser.add_argument("--json", help="write the result here as JSON")
     args = parser.parse_args()
 
