@@ -21,7 +21,7 @@ from unittest import mock
 import django_rq
 from django.db.models import Min
 from django.utils import timezone
-from django_tasks import TaskResult, TaskResultStatus, default_task_backend
+from django_tasks import TaskResult, TaskResultStatus
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -98,8 +98,8 @@ class DatabaseBackendWorked(DatabaseBackend):
 
 
 class _InProcessWorker(SimpleWorker):
-    """RQ's worker that runs jobs in its own thread; it leaves the test runner's signal
-    handlers alone, and times jobs out with a timer thread (signals are for the main thread)."""
+    """RQ's worker that runs each job in the calling thread (no fork); it leaves the test
+    runner's signal handlers alone, and times jobs out with a timer thread, not SIGALRM."""
 
     death_penalty_class = TimerDeathPenalty
 
@@ -138,13 +138,3 @@ class RQBackendWorked(RQBackend):
                 return
             time.sleep(max(0.0, min(scheduled) - time.time()))
         raise RuntimeError(f"Jobs stayed scheduled for {STUCK_SECONDS} s without running.")
-
-
-def tasks_run_due() -> None:
-    """Run the tasks of the default backend that are due now (a deferred retry whose delay is
-    zero, or one a test has made due); no-op on the immediate backend, which cannot defer."""
-    backend = default_task_backend
-    if isinstance(backend, DatabaseBackendWorked | RQBackendWorked):
-        with _working() as outermost:
-            if outermost:
-                backend.work()
