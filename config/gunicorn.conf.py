@@ -63,3 +63,12 @@ logconfig_dict = logging_config(
     or ("json" if _settings_module == "config.settings.production" else "plain"),
     level=os.environ.get("DJANGO_LOG_LEVEL", "INFO"),
 )
+
+
+def post_worker_init(worker: object) -> None:
+    """Load the URL conf (and with it every view, the API and its schemas) before the worker
+    takes its first request: otherwise that request pays about 2 s of imports. Imported here:
+    this file is read by the master before Django is set up."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (the import is the point)
