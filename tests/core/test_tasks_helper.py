@@ -23,7 +23,8 @@ from minicrm.core.tasks import (
 )
 from minicrm.insights.tasks import INSIGHT_RETRY
 
-pytestmark = pytest.mark.django_db
+# The immediate backend unless a test swaps in the database one, whichever backend the run uses.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_tasks")]
 
 OnCommit = Callable[..., Any]
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
