@@ -138,10 +138,14 @@ def customer_tags(customer: Customer) -> list[str]:
     return [tag.name for tag in customer.tag_rows.all()]
 
 
+def customer_orders(*, customer_id: int) -> QuerySet[Order]:
+    """Every order of the customer, of any status, newest first (for paging through them)."""
+    return Order.objects.filter(customer_id=customer_id).order_by("-ordered_at", "-id")
+
+
 def customer_recent_orders(*, customer_id: int, limit: int = RECENT_ORDERS) -> list[Order]:
     """The customer's latest orders of any status, newest first."""
-    orders = Order.objects.filter(customer_id=customer_id).order_by("-ordered_at", "-id")
-    return list(orders[:limit])
+    return list(customer_orders(customer_id=customer_id)[:limit])
 
 
 def _day_start(day: date) -> datetime:

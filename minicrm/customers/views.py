@@ -1,9 +1,11 @@
 """Customer pages: the searchable, filterable list and one customer with their orders.
 
 The list answers htmx requests with the results fragment alone (the filters update the table in
-place and push the URL); a full request, or htmx restoring history, gets the whole page.
+place and push the URL); a full request, or htmx restoring history, gets the whole page. The
+customer's order history pages the same way (its fragment for htmx, the page otherwise).
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -11,6 +13,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -19,7 +22,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET
 
+from minicrm.accounts.models import Role, User
 from minicrm.core.errors import NotFoundError
+from minicrm.core.formatting import money
 from minicrm.core.limits import MAX_PAGE_NUMBER
 from minicrm.core.replica import replica_reads
 
@@ -29,9 +34,8 @@ from .selectors import (
     customer_country_list,
     customer_get,
     customer_list,
-    customer_recent_orders,
+    customer_orders,
     customer_tags,
-    order_list,
     tag_name_list,
 )
 
@@ -42,7 +46,7 @@ COUNT_CAP = 10_000
 TOTAL_CACHE_SECONDS = 60
 CHOICES_CACHE_SECONDS = 300
 MAX_CHOICES = 300
-RECENT_ORDERS = 100
+ORDERS_PAGE_SIZE = 50
 SKELETON_ROWS = 8
 
 # Sort keys in the URL and the selector's ordering they stand for.
@@ -55,6 +59,14 @@ SORTS = {
 }
 DEFAULT_SORT = "-last_order"
 SEARCH_FIELDS = ("q", "city", "country", "tag", "spend_min", "spend_max")
+FILTER_LABELS = {
+    "q": "Search",
+    "city": "City",
+    "country": "Country",
+    "tag": "Tag",
+    "spend_min": "Spend from",
+    "spend_max": "Spend to",
+}
 
 
 class CustomerFilterForm(forms.Form):
@@ -168,6 +180,70 @@ def _sort_headers(params: dict[str, Any]) -> list[dict[str, Any]]:
     return headers
 
 
+def _chip_value(key: str, value: Any) -> str:
+    if key in ("spend_min", "spend_max"):
+        return money(value, 0 if value == value.to_integral_value() else 2)
+    return str(value)
+
+
+def _filter_chips(params: dict[str, Any]) -> list[dict[str, str]]:
+    """One chip per active filter; its link is the same list without that filter alone."""
+    return [
+        {
+            "key": key,
+            "label": FILTER_LABELS[key],
+            "value": _chip_value(key, params[key]),
+            "remove_url": _url(params, **{key: "", "page": 1}),
+        }
+        for key in SEARCH_FIELDS
+        if params[key] not in ("", None)
+    ]
+
+
+def _segment_rules(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The list's filters as segment rules (DESIGN.md "Segment rules"), or None if one has none.
+
+    Written as plain data, the documented format any API client sends: customers sit below
+    segments and do not import them. Each filter is the rule that selects the same customers:
+    an email search is `email starts_with` (emails are stored lower-case; the rule ignores case),
+    the tag filter `has_any` of that tag, spend bounds `gte`/`lte`. A name or external-id search
+    has no rule field, so such a list cannot be saved as a segment. City and country compare
+    exactly here and ignoring case in rules: the same customers unless two spellings differ only
+    in case.
+    """
+    conditions: list[dict[str, Any]] = []
+    search = params["q"].strip()
+    if search:
+        if "@" not in search:
+            return None
+        conditions.append({"field": "email", "operator": "starts_with", "value": search.lower()})
+    for key in ("city", "country"):
+        if params[key].strip():
+            conditions.append({"field": key, "operator": "eq", "value": params[key].strip()})
+    if params["tag"].strip():
+        conditions.append(
+            {"field": "tags", "operator": "has_any", "value": [params["tag"].strip().lower()]}
+        )
+    for key, operator in (("spend_min", "gte"), ("spend_max", "lte")):
+        if params[key] is not None:
+            conditions.append(
+                {"field": "total_spend", "operator": operator, "value": str(params[key])}
+            )
+    return {"match": "all", "conditions": conditions}
+
+
+def _segment_url(params: dict[str, Any]) -> str:
+    """The segment builder opened with the filters' rules, or "" when they have none."""
+    rules = _segment_rules(params)
+    if rules is None:
+        return ""
+    return f"{reverse('segments:new')}?{urlencode({'rules': json.dumps(rules)})}"
+
+
+def _can_save_segments(request: HttpRequest) -> bool:
+    return isinstance(request.user, User) and request.user.has_role(Role.MARKETER)
+
+
 def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
     form.is_valid()  # an invalid filter is left out and its error shown; the rest still apply
     data = form.cleaned_data
@@ -201,6 +277,9 @@ def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
         "previous_url": _url(params, page=page - 1) if page > 1 else "",
         "next_url": _url(params, page=page + 1) if has_next else "",
         "clear_url": _url({"sort": params["sort"]}),
+        "chips": _filter_chips(params),
+        "segment_url": _segment_url(params) if filtered else "",
+        "can_save_segment": _can_save_segments(request),
         "current_url": _url(params, page=page),
         "form_errors": form.errors,
         "skeleton_rows": range(SKELETON_ROWS),
@@ -227,28 +306,61 @@ def customer_list_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _orders_page_number(request: HttpRequest) -> int:
+    try:
+        return min(max(1, int(request.GET.get("orders_page", "1"))), MAX_PAGE_NUMBER)
+    except ValueError:
+        return 1
+
+
+def _orders_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
+    """One page of the customer's orders, newest first, with links to the pages around it.
+
+    Numbered pages with a count: a customer's orders are at most thousands, counted and sorted
+    from the (customer, status, ordered_at) index.
+    """
+    paginator = Paginator(customer_orders(customer_id=customer.pk), ORDERS_PAGE_SIZE)
+    page = paginator.get_page(_orders_page_number(request))
+    path = reverse("customers:detail", args=[customer.pk])
+
+    def url(number: int) -> str:
+        return path if number == 1 else f"{path}?{urlencode({'orders_page': number})}"
+
+    return {
+        "customer": customer,
+        "orders": page.object_list,
+        "orders_page": page,
+        "all_orders": paginator.count,
+        "orders_previous_url": url(page.previous_page_number()) if page.has_previous() else "",
+        "orders_next_url": url(page.next_page_number()) if page.has_next() else "",
+        "orders_current_url": url(page.number),
+        "default_currency": settings.MINICRM_CURRENCY,
+    }
+
+
 @require_GET
 def customer_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         customer = customer_get(customer_id=pk)
     except NotFoundError as error:
         raise Http404(error.message) from error
-    orders = customer_recent_orders(customer_id=customer.pk, limit=RECENT_ORDERS + 1)
-    all_orders = (
-        len(orders)
-        if len(orders) <= RECENT_ORDERS
-        else order_list(customer_id=customer.pk).order_by().count()
+    context = _orders_context(request, customer)
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
     )
-    context = {
-        "customer": customer,
-        "orders": orders[:RECENT_ORDERS],
-        "all_orders": all_orders,
-        "tags": customer_tags(customer),
-        "since": customer.signed_up_at or customer.created_at,
-        # One unit ("3 weeks") fits a stat card; the exact date is under it and on hover.
-        "last_order_ago": timesince(customer.last_order_at, depth=1)
-        if customer.last_order_at
-        else "",
-        "default_currency": settings.MINICRM_CURRENCY,
-    }
-    return render(request, "customers/detail.html", context)
+    if partial:
+        # Only the order history's pager asks this URL with htmx: it gets the history alone.
+        response = render(request, "customers/_orders.html", context)
+        response["HX-Push-Url"] = context["orders_current_url"]
+    else:
+        context.update(
+            tags=customer_tags(customer),
+            since=customer.signed_up_at or customer.created_at,
+            # One unit ("3 weeks") fits a stat card; the exact date is under it and on hover.
+            last_order_ago=timesince(customer.last_order_at, depth=1)
+            if customer.last_order_at
+            else "",
+        )
+        response = render(request, "customers/detail.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

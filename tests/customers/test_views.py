@@ -310,27 +310,67 @@ def test_the_detail_page_shows_a_missing_consent(viewer_client: Client) -> None:
     assert "No orders yet" in page
 
 
-def test_a_long_order_history_shows_the_latest_and_the_total(
-    viewer_client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(views, "RECENT_ORDERS", 2)
+def test_the_order_history_pages_through_every_order(viewer_client: Client) -> None:
+    customer = _customer()
+    other = _customer()
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    Order.objects.bulk_create(
+        [
+            Order(
+                external_id=f"O-{index:03d}",
+                customer=customer,
+                amount=Decimal(10),
+                ordered_at=start + timedelta(hours=index),
+            )
+            for index in range(120)
+        ]
+        + [Order(external_id="X-1", customer=other, amount=Decimal(1), ordered_at=start)]
+    )
+    url = reverse("customers:detail", args=[customer.pk])
+
+    first = viewer_client.get(url)
+    third = viewer_client.get(url, {"orders_page": "3"})
+
+    assert [order.external_id for order in first.context["orders"]][:2] == ["O-119", "O-118"]
+    assert len(first.context["orders"]) == views.ORDERS_PAGE_SIZE == 50
+    assert first.context["all_orders"] == 120
+    assert f"1{DASH}50 of 120" in first.content.decode()
+    assert first.context["orders_next_url"] == f"{url}?orders_page=2"
+    # Past the hundredth: the oldest 20 orders, and no page after them.
+    assert [order.external_id for order in third.context["orders"]] == [
+        f"O-{index:03d}" for index in range(19, -1, -1)
+    ]
+    assert third.context["orders_next_url"] == ""
+    assert third.context["orders_previous_url"] == f"{url}?orders_page=2"
+    assert f"101{DASH}120 of 120" in third.content.decode()
+
+
+def test_the_order_pager_gets_the_history_fragment_from_htmx(viewer_client: Client) -> None:
     customer = _customer()
     Order.objects.bulk_create(
         [
             Order(
-                external_id=f"O-{index}",
+                external_id=f"O-{index:03d}",
                 customer=customer,
                 amount=Decimal(10),
-                ordered_at=datetime(2025, 1, index + 1, tzinfo=UTC),
+                ordered_at=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=index),
             )
-            for index in range(4)
+            for index in range(60)
         ]
     )
+    url = reverse("customers:detail", args=[customer.pk])
 
-    response = viewer_client.get(reverse("customers:detail", args=[customer.pk]))
+    response = viewer_client.get(url, {"orders_page": "2"}, HTTP_HX_REQUEST="true")
 
-    assert [order.external_id for order in response.context["orders"]] == ["O-3", "O-2"]
-    assert "The 2 most recent of 4 orders." in response.content.decode()
+    page = response.content.decode()
+    assert page.lstrip().startswith('<section class="card ')
+    assert 'id="order-history"' in page
+    assert "Total spend" not in page  # the stats cards are not in the fragment
+    assert response["HX-Push-Url"] == f"{url}?orders_page=2"
+    assert [order.external_id for order in response.context["orders"]] == [
+        f"O-{index:03d}" for index in range(9, -1, -1)
+    ]
+    assert "HX-Request" in response["Vary"]
 
 
 def test_an_unknown_customer_is_404(viewer_client: Client) -> None:
