@@ -253,6 +253,23 @@ def _builder_page(
     return render(request, "segments/builder.html", context)
 
 
+def _initial_rules(request: HttpRequest) -> dict[str, Any]:
+    """Rules a link starts the builder with (`?rules=<JSON>`, e.g. a dashboard RFM cell).
+
+    Parsed like any rules; invalid ones start an empty builder with a message, never an error.
+    """
+    raw = request.GET.get("rules")
+    if not raw:
+        return EMPTY_RULES
+    try:
+        return parse_rules(raw).to_dict()
+    except RuleValidationError:
+        messages.warning(
+            request, "The link's rules could not be used, so the builder starts empty."
+        )
+        return EMPTY_RULES
+
+
 @role_required(Role.MARKETER)
 @require_http_methods(["GET", "POST"])
 def segment_new(request: HttpRequest) -> HttpResponse:
@@ -261,7 +278,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
     return _builder_page(
         request,
         segment=None,
-        initial={"rules": json.dumps(EMPTY_RULES)},
+        initial={"rules": json.dumps(_initial_rules(request))},
         save=lambda data: segment_create(
             name=data["name"],
             description=data["description"],

@@ -1,82 +1,103 @@
-"""Reads for the dashboard: four aggregate queries, cached for a minute.
+"""Reads for the dashboard: aggregates over a date range, cached for a few minutes per range.
 
-Customer numbers come from the stats columns kept on each customer (counts over indexed ranges,
-sums over single-column indexes); revenue by period reads orders by date range only. At ten
-million orders the revenue ranges need an index on Order covering (status, ordered_at, amount):
-with only the `ordered_at` index every order in a range is also a lookup in the table, measured
-at about a minute instead of two seconds on SQLite.
+Every figure follows the range: revenue and orders read completed orders by date (an index on
+Order covers (status, ordered_at, amount): with only `ordered_at` each order in a range is also a
+lookup in the table, about a minute instead of two seconds at ten million orders on SQLite); new
+customers read the indexed `first_order_at`; the RFM grid (web.rfm) the customers whose last
+order fell in the range; segments their size history in it; campaigns those created in it.
+At a million customers a cold computation takes longer than a page should, so the result is
+cached per range with the moment it was computed, which the page shows.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Aggregate, Count, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models import Aggregate, Count, IntegerField, QuerySet, Sum, Value
 from django.utils import timezone
 
+from minicrm.campaigns.models import Campaign
+from minicrm.campaigns.results import campaign_results
 from minicrm.core.replica import replica_reads
 from minicrm.customers.models import Customer, Order
+from minicrm.segments.models import Segment, SegmentSize
 
-CACHE_KEY = "web:dashboard:v1"
-CACHE_SECONDS = 60
-WEEKS = 26
-ACTIVE_DAYS = 90
-# Days since the last order, both ends included, of each recency bucket; the last one is open.
-DASH = "\N{EN DASH}"
-RECENCY_BUCKETS: tuple[tuple[str, int | None, int | None], ...] = (
-    (f"0{DASH}30 days", 0, 30),
-    (f"31{DASH}90 days", 31, 90),
-    (f"91{DASH}180 days", 91, 180),
-    (f"181{DASH}365 days", 181, 365),
-    ("365+ days", 366, None),
-)
-NEVER_ORDERED = "Never ordered"
+from .date_range import DateRange, day_start
+from .rfm import Rfm, rfm_compute
+
+CACHE_KEY = "web:dashboard:v2"
+CACHE_SECONDS = 300
+RECENT_CAMPAIGNS = 5
+LARGEST_SEGMENTS = 5
+# Bucket of the charts by the range's length: a bar per day up to a month, per week up to four
+# months, per month beyond.
+DAILY_UP_TO = 31
+WEEKLY_UP_TO = 120
+Unit = Literal["day", "week", "month"]
 
 
 @dataclass(frozen=True)
-class WeekRevenue:
-    week_start: date
+class Bucket:
+    """Whole local days from `start` to `end` (both included), clipped to the range."""
+
+    start: date
+    end: date
     revenue: Decimal
+    new_customers: int
+
+
+@dataclass(frozen=True)
+class SegmentTrend:
+    pk: int
+    name: str
+    size: int
+    # Sizes recorded on each day of the range with a point, oldest first.
+    points: list[int] = field(default_factory=list)
+
+    @property
+    def change(self) -> int | None:
+        """Now against the first point in the range; None without a point."""
+        return self.size - self.points[0] if self.points else None
 
 
 @dataclass(frozen=True)
 class Dashboard:
+    date_range: DateRange
+    computed_at: datetime
     customers: int
-    active_customers: int
-    revenue_this_month: Decimal
-    # Last month over the same number of days, so a month that has just begun is not compared
-    # with a whole one.
-    revenue_last_month: Decimal
-    last_month_start: date
-    last_month_end: date
-    average_order_value: Decimal | None
-    buyers: int
-    repeat_buyers: int
-    weekly_revenue: list[WeekRevenue]
-    recency: list[tuple[str, int]]
+    revenue: Decimal
+    previous_revenue: Decimal
+    orders: int
+    previous_orders: int
+    new_customers: int
+    previous_new_customers: int
+    unit: Unit
+    buckets: list[Bucket]
+    rfm: Rfm
+    segments: list[SegmentTrend]
+    # Campaigns with `attributed_revenue` set (campaigns.results: recipients' revenue in the
+    # attribution window).
+    campaigns: list[Campaign]
 
     @property
-    def revenue_change(self) -> float | None:
-        """Change from last month as a fraction (0.12 = +12%); None when last month had none."""
-        if not self.revenue_last_month:
+    def average_order_value(self) -> Decimal | None:
+        return (self.revenue / self.orders).quantize(Decimal("0.01")) if self.orders else None
+
+    @property
+    def previous_average_order_value(self) -> Decimal | None:
+        if not self.previous_orders:
             return None
-        return float((self.revenue_this_month - self.revenue_last_month) / self.revenue_last_month)
-
-    @property
-    def repeat_rate(self) -> float | None:
-        return self.repeat_buyers / self.buyers if self.buyers else None
+        return (self.previous_revenue / self.previous_orders).quantize(Decimal("0.01"))
 
 
-def _local_midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime(day.year, day.month, day.day))
-
-
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
+def change_ratio(now: Decimal | int | None, before: Decimal | int | None) -> float | None:
+    """Change as a fraction (0.12 = +12%); None when there is nothing to compare with."""
+    if not before or now is None:
+        return None
+    return float((Decimal(now) - Decimal(before)) / Decimal(before))
 
 
 def _each(parts: Sequence[tuple[QuerySet[Any], Aggregate]]) -> list[Any]:
@@ -97,96 +118,136 @@ def _each(parts: Sequence[tuple[QuerySet[Any], Aggregate]]) -> list[Any]:
     return [values.get(index) for index in range(len(parts))]
 
 
-def _revenues(ranges: Sequence[tuple[datetime, datetime]]) -> list[Decimal]:
-    """Completed revenue in each [start, end) range."""
-    completed = Order.objects.filter(status=Order.Status.COMPLETED)
-    parts = [
-        (completed.filter(ordered_at__gte=start, ordered_at__lt=end), Sum("amount"))
-        for start, end in ranges
+def _unit(days: int) -> Unit:
+    if days <= DAILY_UP_TO:
+        return "day"
+    return "week" if days <= WEEKLY_UP_TO else "month"
+
+
+def _next_start(day: date, unit: Unit) -> date:
+    if unit == "day":
+        return day + timedelta(days=1)
+    if unit == "week":
+        return day - timedelta(days=day.weekday()) + timedelta(weeks=1)
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def bucket_days(date_range: DateRange, unit: Unit) -> list[tuple[date, date]]:
+    """(first, last) day of each bucket: days, weeks from Monday or calendar months, clipped."""
+    spans, start = [], date_range.start
+    while start <= date_range.end:
+        end = min(_next_start(start, unit) - timedelta(days=1), date_range.end)
+        spans.append((start, end))
+        start = end + timedelta(days=1)
+    return spans
+
+
+def _moments(first: date, last: date) -> tuple[datetime, datetime]:
+    return day_start(first), day_start(last + timedelta(days=1))
+
+
+def _segments(*, date_range: DateRange) -> list[SegmentTrend]:
+    largest = list(
+        Segment.objects.filter(last_count__isnull=False)
+        .order_by("-last_count", "name")
+        .values_list("pk", "name", "last_count")[:LARGEST_SEGMENTS]
+    )
+    # A day may hold a point per version of the rules: the one counted last is the day's size.
+    history = SegmentSize.objects.filter(
+        segment_id__in=[pk for pk, _name, _size in largest],
+        day__gte=date_range.start,
+        day__lte=date_range.end,
+    ).order_by("day", "counted_at")
+    points: dict[int, dict[date, int]] = {}
+    for segment_id, day, size in history.values_list("segment_id", "day", "size"):
+        points.setdefault(segment_id, {})[day] = size
+    return [
+        SegmentTrend(pk=pk, name=name, size=size or 0, points=list(points.get(pk, {}).values()))
+        for pk, name, size in largest
     ]
-    return [total or Decimal("0") for total in _each(parts)]
 
 
-def _recency_filter(today: date, low: int | None, high: int | None) -> Q:
-    # "N days since the last order" means the last order fell on the local day today - N.
-    condition = Q(last_order_at__isnull=False)
-    if high is not None:
-        condition &= Q(last_order_at__gte=_local_midnight(today - timedelta(days=high)))
-    if low:
-        condition &= Q(last_order_at__lt=_local_midnight(today - timedelta(days=low - 1)))
-    return condition
-
-
-def _customer_counts(now: datetime) -> dict[str, int]:
-    today = timezone.localdate(now)
-    filters = {
-        "customers": Q(),
-        "active": Q(last_order_at__gte=now - timedelta(days=ACTIVE_DAYS)),
-        "buyers": Q(order_count__gte=1),
-        "repeat_buyers": Q(order_count__gte=2),
-        "never": Q(last_order_at__isnull=True),
-        **{label: _recency_filter(today, low, high) for label, low, high in RECENCY_BUCKETS},
-    }
-    # COUNT(*) rather than COUNT(id): PostgreSQL can then answer from the filtered column's index.
-    counts = _each([(Customer.objects.filter(f), Count("*")) for f in filters.values()])
-    return {name: int(value or 0) for name, value in zip(filters, counts, strict=True)}
-
-
-def _customer_sum(field: str) -> Decimal:
-    # Alone in its query, each sum reads only the index on its column, not the table.
-    total = Customer.objects.aggregate(total=Sum(field))["total"]
-    return Decimal(total or 0)
+def _campaigns(*, date_range: DateRange) -> list[Campaign]:
+    start, end = date_range.bounds()
+    campaigns = list(
+        Campaign.objects.filter(created_at__gte=start, created_at__lt=end).defer(
+            "template", "rules", "summary", "error", "summary_error"
+        )[:RECENT_CAMPAIGNS]
+    )
+    for campaign in campaigns:
+        revenue = campaign_results(campaign)["recipient_revenue"] if campaign.snapshot_at else None
+        campaign.attributed_revenue = revenue  # type: ignore[attr-defined]
+    return campaigns
 
 
 @replica_reads()
-def dashboard_compute(*, now: datetime | None = None) -> Dashboard:
+def dashboard_compute(*, date_range: DateRange, now: datetime | None = None) -> Dashboard:
     now = now or timezone.now()
     today = timezone.localdate(now)
-    counts = _customer_counts(now)
-    month_start = _local_midnight(_month_start(today))
-    last_month_day = _month_start(today - timedelta(days=today.day))
-    last_month_start = _local_midnight(last_month_day)
-    # The same stretch of last month (day 1 up to the same moment), capped at its last day.
-    last_month_cut = min(last_month_start + (now - month_start), month_start)
-    this_week = today - timedelta(days=today.weekday())
-    week_starts = [this_week - timedelta(weeks=WEEKS - 1 - index) for index in range(WEEKS)]
-    week_bounds = [_local_midnight(start) for start in [*week_starts, this_week + timedelta(7)]]
-    this_month, last_month, *weeks = _revenues(
+    previous = date_range.previous()
+    unit = _unit(date_range.days)
+    spans = bucket_days(date_range, unit)
+    completed = Order.objects.filter(status=Order.Status.COMPLETED)
+
+    def orders_in(first: date, last: date) -> QuerySet[Order]:
+        start, end = _moments(first, last)
+        return completed.filter(ordered_at__gte=start, ordered_at__lt=end)
+
+    def new_in(first: date, last: date) -> QuerySet[Customer]:
+        start, end = _moments(first, last)
+        return Customer.objects.filter(first_order_at__gte=start, first_order_at__lt=end)
+
+    revenues = _each(
         [
-            (month_start, now),
-            (last_month_start, last_month_cut),
-            *pairwise(week_bounds),
+            (orders_in(previous.start, previous.end), Sum("amount")),
+            *((orders_in(first, last), Sum("amount")) for first, last in spans),
         ]
     )
-    spend, orders = _customer_sum("total_spend"), int(_customer_sum("order_count"))
+    orders, previous_orders = _each(
+        [
+            (orders_in(date_range.start, date_range.end), Count("*")),
+            (orders_in(previous.start, previous.end), Count("*")),
+        ]
+    )
+    # COUNT(*) rather than COUNT(id): PostgreSQL can then answer from the filtered column's index.
+    customers, previous_new, *new = _each(
+        [
+            (Customer.objects.all(), Count("*")),
+            (new_in(previous.start, previous.end), Count("*")),
+            *((new_in(first, last), Count("*")) for first, last in spans),
+        ]
+    )
+    previous_revenue, *bucket_revenue = (value or Decimal("0") for value in revenues)
+    buckets = [
+        Bucket(start=first, end=last, revenue=revenue, new_customers=int(added or 0))
+        for (first, last), revenue, added in zip(spans, bucket_revenue, new, strict=True)
+    ]
     return Dashboard(
-        customers=counts["customers"],
-        active_customers=counts["active"],
-        revenue_this_month=this_month,
-        revenue_last_month=last_month,
-        last_month_start=last_month_day,
-        last_month_end=timezone.localdate(last_month_cut - timedelta(microseconds=1)),
-        average_order_value=(spend / orders).quantize(Decimal("0.01")) if orders else None,
-        buyers=counts["buyers"],
-        repeat_buyers=counts["repeat_buyers"],
-        weekly_revenue=[
-            WeekRevenue(week_start=start, revenue=revenue)
-            for start, revenue in zip(week_starts, weeks, strict=True)
-        ],
-        recency=[
-            *((label, counts[label]) for label, _low, _high in RECENCY_BUCKETS),
-            (NEVER_ORDERED, counts["never"]),
-        ],
+        date_range=date_range,
+        computed_at=now,
+        customers=int(customers or 0),
+        revenue=sum((bucket.revenue for bucket in buckets), Decimal("0")),
+        previous_revenue=previous_revenue,
+        orders=int(orders or 0),
+        previous_orders=int(previous_orders or 0),
+        new_customers=sum(bucket.new_customers for bucket in buckets),
+        previous_new_customers=int(previous_new or 0),
+        unit=unit,
+        buckets=buckets,
+        rfm=rfm_compute(date_range=date_range, today=today),
+        segments=_segments(date_range=date_range),
+        campaigns=_campaigns(date_range=date_range),
     )
 
 
-def dashboard_get() -> Dashboard:
-    """The dashboard numbers, at most a minute old."""
-    cached = cache.get(CACHE_KEY)
+def dashboard_get(*, date_range: DateRange) -> Dashboard:
+    """The dashboard for a range, at most CACHE_SECONDS old (`computed_at` says when)."""
+    key = f"{CACHE_KEY}:{date_range.key}"
+    cached = cache.get(key)
     if isinstance(cached, Dashboard):
         return cached
-    dashboard = dashboard_compute()
+    dashboard = dashboard_compute(date_range=date_range)
     # An empty base is cheap to count and should turn into numbers as soon as data arrives.
     if dashboard.customers:
-        cache.set(CACHE_KEY, dashboard, CACHE_SECONDS)
+        cache.set(key, dashboard, CACHE_SECONDS)
     return dashboard

@@ -1,54 +1,208 @@
 """The shell's own pages: dashboard and global customer search (the health probes are in
 views_health)."""
 
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET
 
+from minicrm.accounts.models import Role, User
 from minicrm.core.formatting import money_format_options
 from minicrm.customers.selectors import customer_list
 
-from .selectors import dashboard_get
+from .date_range import MAX_CUSTOM_DAYS, PRESETS, DateRange, date_range_parse
+from .rfm import Band, Rfm
+from .selectors import CACHE_SECONDS, Dashboard, SegmentTrend, change_ratio, dashboard_get
 from .templatetags.formatting import count, money
 
 SEARCH_RESULTS = 8
 SEARCH_MAX_LENGTH = 100
+DASH = "\N{EN DASH}"
+# The sparkline's box (SVG user units); the template scales it to the cell.
+SPARK_WIDTH, SPARK_HEIGHT = 100, 24
+# Shades of an RFM cell by its share of the largest cell (0 = empty).
+HEAT_LEVELS = 5
+
+
+def _delta(now: Decimal | int | None, before: Decimal | int | None) -> dict[str, str]:
+    change = change_ratio(now, before)
+    if change is None:
+        return {"delta": "", "trend": ""}
+    return {
+        "delta": f"{change:+.0%}",
+        "trend": "" if not change else ("up" if change > 0 else "down"),
+    }
+
+
+def _span_label(first: date, last: date, unit: str) -> str:
+    if unit == "day":
+        return date_format(first, "j M")
+    if unit == "month":
+        return date_format(first, "M Y")
+    return date_format(first, "j M")
+
+
+def _days_label(band: Band) -> str:
+    if band.low == band.high:
+        return f"{band.low} day{'' if band.low == 1 else 's'}"
+    return f"{band.low}{DASH}{band.high} days"
+
+
+def _orders_label(band: Band) -> str:
+    if band.high is None:
+        return f"{band.low}+ orders"
+    if band.low == band.high:
+        return f"{band.low} order{'' if band.low == 1 else 's'}"
+    return f"{band.low}{DASH}{band.high} orders"
+
+
+def _spend_label(band: Band) -> str:
+    if band.high is None:
+        return f"{money(band.low, 2)} or more"
+    if not band.low:
+        return f"up to {money(band.high, 2)}"
+    return f"{money(band.low, 2)}{DASH}{money(band.high, 2)}"
+
+
+def _rfm_context(rfm: Rfm, *, can_build: bool) -> dict[str, Any]:
+    largest = max((cell.customers for row in rfm.cells for cell in row), default=0)
+    builder = reverse("segments:new")
+    rows = []
+    for index, (band, cells) in enumerate(zip(rfm.recency, rfm.cells, strict=True)):
+        rows.append(
+            {
+                "score": len(rfm.recency) - index,
+                "label": _days_label(band),
+                "cells": [
+                    {
+                        "customers": cell.customers,
+                        "average_spend": cell.average_spend,
+                        "heat": -(-cell.customers * HEAT_LEVELS // largest) if largest else 0,
+                        "url": (
+                            f"{builder}?{urlencode({'rules': json.dumps(cell.rules)})}"
+                            if can_build and cell.customers
+                            else ""
+                        ),
+                        "description": (
+                            f"{count(cell.customers)} customers, last order "
+                            f"{_days_label(band)} ago, {_orders_label(rfm.frequency[f])}"
+                        ),
+                    }
+                    for f, cell in enumerate(cells)
+                ],
+            }
+        )
+    return {
+        "can_build": can_build,
+        "rows": rows,
+        "frequency": [
+            {"score": index + 1, "label": _orders_label(band)}
+            for index, band in enumerate(rfm.frequency)
+        ],
+        "monetary": [
+            {"score": index + 1, "label": _spend_label(band)}
+            for index, band in enumerate(rfm.monetary)
+        ],
+    }
+
+
+def _sparkline(points: list[int]) -> str:
+    """SVG polyline points for a size history (no script: the CSP allows none inline)."""
+    if len(points) < 2:
+        return ""
+    low, high = min(points), max(points)
+    spread = (high - low) or 1
+    step = SPARK_WIDTH / (len(points) - 1)
+    return " ".join(
+        f"{index * step:.1f},{SPARK_HEIGHT - 2 - (value - low) / spread * (SPARK_HEIGHT - 4):.1f}"
+        for index, value in enumerate(points)
+    )
+
+
+def _segment_rows(segments: list[SegmentTrend], customers: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "pk": segment.pk,
+            "name": segment.name,
+            "size": segment.size,
+            "share": f"{segment.size / customers:.0%}" if customers else "",
+            "change": segment.change,
+            "change_text": f"{segment.change:+,}" if segment.change is not None else "",
+            "sparkline": _sparkline(segment.points),
+        }
+        for segment in segments
+    ]
+
+
+def _range_query(date_range: DateRange) -> str:
+    if date_range.preset:
+        return urlencode({"range": date_range.preset})
+    return urlencode(
+        {"range": "custom", "from": date_range.start.isoformat(), "to": date_range.end.isoformat()}
+    )
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    data = dashboard_get()
+    today = timezone.localdate()
+    date_range, problem = date_range_parse(
+        preset=request.GET.get("range"),
+        start=request.GET.get("from"),
+        end=request.GET.get("to"),
+        today=today,
+    )
+    if problem:
+        messages.warning(request, problem)
+    data: Dashboard = dashboard_get(date_range=date_range)
+    user = request.user
+    can_build = isinstance(user, User) and user.has_role(Role.MARKETER)
     chart = {
         # The shop currency and locale, so the script writes money as the server does.
         "money": money_format_options(),
-        "weeks": [
-            {"start": week.week_start.isoformat(), "revenue": float(week.revenue)}
-            for week in data.weekly_revenue
-        ],
-        "recency": [
+        "unit": data.unit,
+        "buckets": [
             {
-                "label": label,
-                "short": label.removesuffix(" days").removesuffix(" ordered"),
-                "customers": count,
+                "label": _span_label(bucket.start, bucket.end, data.unit),
+                "start": bucket.start.isoformat(),
+                "revenue": float(bucket.revenue),
+                "new_customers": bucket.new_customers,
             }
-            for label, count in data.recency
+            for bucket in data.buckets
         ],
     }
-    change = data.revenue_change
     context = {
         "data": data,
         "chart": chart,
-        "revenue_delta": f"{change:+.0%}" if change is not None else "",
-        "revenue_trend": "" if not change else ("up" if change > 0 else "down"),
-        "repeat_rate": f"{data.repeat_rate:.0%}" if data.repeat_rate is not None else "—",
-        "active_share": f"{data.active_customers / data.customers:.0%}" if data.customers else "",
+        "presets": PRESETS,
+        "max_custom_days": MAX_CUSTOM_DAYS,
+        "range_query": _range_query(date_range),
+        "cache_minutes": CACHE_SECONDS // 60,
+        "revenue_delta": _delta(data.revenue, data.previous_revenue),
+        "orders_delta": _delta(data.orders, data.previous_orders),
+        "aov_delta": _delta(data.average_order_value, data.previous_average_order_value),
+        "new_delta": _delta(data.new_customers, data.previous_new_customers),
+        "previous": date_range.previous(),
+        "bucket_note": " Weeks start on Monday." if data.unit == "week" else "",
+        "rfm": _rfm_context(data.rfm, can_build=can_build),
+        "segments": _segment_rows(data.segments, data.customers),
         # Rows of the charts' table fallback, as people read them.
         "revenue_rows": [
-            (date_format(week.week_start, "j M Y"), money(week.revenue))
-            for week in data.weekly_revenue
+            (_span_label(bucket.start, bucket.end, data.unit), money(bucket.revenue))
+            for bucket in data.buckets
         ],
-        "recency_rows": [(label, count(customers)) for label, customers in data.recency],
+        "new_rows": [
+            (_span_label(bucket.start, bucket.end, data.unit), count(bucket.new_customers))
+            for bucket in data.buckets
+        ],
     }
     return render(request, "web/dashboard.html", context)
 

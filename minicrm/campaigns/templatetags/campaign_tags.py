@@ -54,7 +54,15 @@ def delivery_badge(status: str) -> str:
 
 
 @register.inclusion_tag("campaigns/_recent.html")
-def recent_campaigns(limit: int = RECENT_CAMPAIGNS) -> dict[str, Any]:
-    """The newest campaigns with their delivery counters (the dashboard's card)."""
-    campaigns = Campaign.objects.defer("template", "rules", "summary", "error", "summary_error")
-    return {"campaigns": list(campaigns[:limit])}
+def recent_campaigns(
+    limit: int = RECENT_CAMPAIGNS, campaigns: list[Campaign] | None = None
+) -> dict[str, Any]:
+    """The newest campaigns with their delivery counters (the dashboard's card).
+
+    `campaigns` given (the dashboard's, read for its date range and cached with it, each with
+    `attributed_revenue`) are shown as they are, with an attributed-revenue column.
+    """
+    if campaigns is not None:
+        return {"campaigns": campaigns, "with_revenue": True}
+    newest = Campaign.objects.defer("template", "rules", "summary", "error", "summary_error")
+    return {"campaigns": list(newest[:limit]), "with_revenue": False}

@@ -10,52 +10,44 @@
   const money = (value) => moneyFull.format(value);
   const moneyAxis = (value) => moneyShort.format(value);
   const count = (value) => Math.round(value).toLocaleString();
-  const shortDate = (iso) => new Date(iso + "T00:00:00").toLocaleDateString(undefined, { day: "numeric", month: "short" });
+  // Whole numbers only on a count axis (no "0.5 customers").
+  const countAxis = (value) => (Number.isInteger(value) ? count(value) : "");
+  const labels = data.buckets.map((bucket) => bucket.label);
 
-  function options(formatValue, xTitle, formatTick) {
+  function options(formatValue, formatTick) {
     return {
       responsive: true, maintainAspectRatio: false, animation: false,
       plugins: { legend: { display: false }, tooltip: { callbacks: { label: (item) => formatValue(item.parsed.y) } } },
       scales: {
         x: {
           grid: { display: false }, border: { color: css("--border") },
-          // Every bucket is labelled; the 26 weeks skip labels as the width requires.
-          ticks: { color: css("--muted-foreground"), maxRotation: 0, autoSkip: !xTitle, autoSkipPadding: 12 },
-          title: { display: Boolean(xTitle), text: xTitle || "", color: css("--muted-foreground") },
+          // Labels skip as the width requires, never rotated into each other.
+          ticks: { color: css("--muted-foreground"), maxRotation: 0, autoSkip: true, autoSkipPadding: 12 },
         },
-        y: { beginAtZero: true, grid: { color: css("--border") }, ticks: { color: css("--muted-foreground"), callback: formatTick || formatValue, maxTicksLimit: 6 }, border: { display: false } },
+        y: { beginAtZero: true, grid: { color: css("--border") }, ticks: { color: css("--muted-foreground"), callback: formatTick, maxTicksLimit: 6 }, border: { display: false } },
       },
     };
   }
 
-  const revenue = new Chart(document.getElementById("revenue-chart"), {
-    type: "bar",
-    data: {
-      labels: data.weeks.map((week) => shortDate(week.start)),
-      datasets: [{ label: "Revenue", data: data.weeks.map((week) => week.revenue), borderRadius: 4, maxBarThickness: 28 }],
-    },
-    options: options(money, undefined, moneyAxis),
-  });
-  const recency = new Chart(document.getElementById("recency-chart"), {
-    type: "bar",
-    data: {
-      labels: data.recency.map((bucket) => bucket.short),
-      datasets: [{ label: "Customers", data: data.recency.map((bucket) => bucket.customers), borderRadius: 4, maxBarThickness: 40 }],
-    },
-    options: options(count, "Days since the last order"),
-  });
+  function bars(id, label, values, formatValue, formatTick) {
+    return new Chart(document.getElementById(id), {
+      type: "bar",
+      data: { labels, datasets: [{ label, data: values, borderRadius: 4, maxBarThickness: 28 }] },
+      options: options(formatValue, formatTick),
+    });
+  }
+  const charts = [
+    [bars("revenue-chart", "Revenue", data.buckets.map((bucket) => bucket.revenue), money, moneyAxis), money, moneyAxis],
+    [bars("new-customers-chart", "New customers", data.buckets.map((bucket) => bucket.new_customers), count, countAxis), count, countAxis],
+  ];
 
   function paint() {
     Chart.defaults.font.family = css("--font-sans");
-    revenue.data.datasets[0].backgroundColor = css("--accent");
-    // One colour for the buckets; "never ordered" is not a recency, so it stays neutral.
-    recency.data.datasets[0].backgroundColor = data.recency.map(
-      (bucket, index) => css(index === data.recency.length - 1 ? "--muted-foreground" : "--accent")
-    );
-    revenue.options.scales = options(money, undefined, moneyAxis).scales;
-    recency.options.scales = options(count, "Days since the last order").scales;
-    revenue.update();
-    recency.update();
+    for (const [chart, formatValue, formatTick] of charts) {
+      chart.data.datasets[0].backgroundColor = css("--accent");
+      chart.options.scales = options(formatValue, formatTick).scales;
+      chart.update();
+    }
   }
   paint();
   new MutationObserver(paint).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
