@@ -380,7 +380,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--think", default="0.5,1.5", help="wait between requests: LOW,HIGH s")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: config's, or 2)")
-    parser.add_argument("--warm-ms", type=float, default=500.0)
+    parser.add_argument("--warm-ms", type=float, default=1500.0)
     parser.add_argument("--settle-seconds", type=float, default=180.0, help="longest warm-up")
     parser.add_argument("--app-dir", default=str(ROOT), help="the code to run (default: this)")
     parser.add_argument("--label", help="name of the code measured (default: its commit)")
