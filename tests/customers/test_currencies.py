@@ -19,6 +19,7 @@ from minicrm.insights.facts import rules_facts
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.selectors import segment_preview
 from minicrm.segments.snapshot import CustomerSnapshot
+from minicrm.web.date_range import date_range_preset
 from minicrm.web.selectors import dashboard_compute
 
 pytestmark = pytest.mark.django_db
@@ -159,9 +160,10 @@ def test_the_facts_add_converted_money(shop: None) -> None:
 
 
 def test_the_dashboard_revenue_adds_converted_money(shop: None) -> None:
-    dashboard = dashboard_compute(now=datetime(2026, 3, 20, 12, tzinfo=UTC))
+    march = date_range_preset(days=20, today=date(2026, 3, 20))
+    dashboard = dashboard_compute(date_range=march, now=datetime(2026, 3, 20, 12, tzinfo=UTC))
 
-    assert dashboard.revenue_this_month == REVENUE
+    assert dashboard.revenue == REVENUE
     assert dashboard.average_order_value == (REVENUE / 5).quantize(Decimal("0.01"))
 
 
