@@ -64,6 +64,7 @@ from .snapshot_file import (
     generation_current,
     generation_open,
     generation_publish,
+    generation_sort_customers,
     generation_start,
     generation_write,
 )
@@ -121,6 +122,9 @@ DUCK_MEMORY_LIMIT = "256MB"
 DUCK_THREADS = 2
 # Rows per Arrow record batch when a generation is written.
 BATCH_ROWS = 122_880
+# The sample's top rows come from the generation's spend order (see `top_ids`) while at most
+# this many customers changed since; past it, a sort of the matching rows.
+TOP_FROM_ORDER_MAX_CHANGED = 10_000
 
 COLUMNS = (
     "id",
@@ -437,6 +441,7 @@ class CustomerSnapshot:
             rows["customers"] = _write_table(
                 duck, folder, "customers", customers_path, CSV_COLUMNS, written
             )
+            generation_sort_customers(folder, batch_rows=BATCH_ROWS)
             # Orders last: one changed during the load moves its customer's `updated_at`
             # (re-read at the next refresh from `started`); one added has an id above `top`.
             orders_since = day_start(today_in_zone() - timedelta(days=self.recent_order_days))
@@ -456,6 +461,7 @@ class CustomerSnapshot:
             tag_names=sorted(self.tag_names),
             max_order_count=self.max_order_count,
             rows=rows,
+            customers_by_spend=True,
         )
 
     def _write_orders(
@@ -558,6 +564,8 @@ class CustomerSnapshot:
             finally:
                 cursor.execute("COMMIT")
                 cursor.close()
+            generation_sort_customers(folder, batch_rows=BATCH_ROWS)
+            manifest.customers_by_spend = True
             manifest.name = folder.name
             generation_applied_write(folder, applied)
             generation_publish(self.directory, folder, manifest)
@@ -818,10 +826,34 @@ class CustomerSnapshot:
     def top_ids(self, rules: RuleGroup, *, today: date, limit: int) -> list[int]:
         """Ids of the biggest spenders that match, as the SQL sample orders them."""
         sql, params = self._where(rules, today)
-        order = f"ORDER BY cents DESC, id DESC LIMIT {int(limit)}"
-        return [
-            row[0] for row in self._fetch(f"SELECT id FROM customers WHERE {sql} {order}", params)
-        ]
+        with self._lock:  # the generation, the changed ids and the delta of one moment
+            manifest = self.manifest
+            if manifest is not None and manifest.customers_by_spend:
+                changed = {row[0] for row in self._fetch("SELECT id FROM changed", [])}
+                if len(changed) <= TOP_FROM_ORDER_MAX_CHANGED:
+                    return self._top_ids_in_order(sql, params, limit=limit, changed=changed)
+            order = f"ORDER BY cents DESC, id DESC LIMIT {int(limit)}"
+            rows = self._fetch(f"SELECT id FROM customers WHERE {sql} {order}", params)
+        return [row[0] for row in rows]
+
+    def _top_ids_in_order(
+        self, sql: str, params: list[Any], *, limit: int, changed: set[int]
+    ) -> list[int]:
+        """`top_ids` from a generation stored biggest spenders first: its first matching rows
+        (DuckDB keeps storage order without ORDER BY, and stops at the LIMIT), less the changed
+        customers, merged with the delta's top rows."""
+        base = self._fetch(
+            f"SELECT id, cents FROM base_customers WHERE {sql} LIMIT {int(limit) + len(changed)}",
+            params,
+        )
+        delta = self._fetch(
+            f"SELECT id, cents FROM delta_customers WHERE {sql} "
+            f"ORDER BY cents DESC, id DESC LIMIT {int(limit)}",
+            params,
+        )
+        rows = [row for row in base if row[0] not in changed] + delta
+        rows.sort(key=lambda row: (row[1], row[0]), reverse=True)
+        return [row[0] for row in rows[:limit]]
 
     def funnel_counts(self, rules: RuleGroup, *, today: date) -> list[int]:
         """The funnel of the rules' top-level conditions (see `selectors._funnel_counts`): each

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from minicrm.customers.models import Customer
+from minicrm.customers.models import Customer, CustomerTag
 from minicrm.segments import snapshot as snapshot_module
 from minicrm.segments.compiler import customers_matching
 from minicrm.segments.rules import parse_rules
@@ -250,3 +250,81 @@ def test_a_due_compaction_runs_in_the_background_and_the_process_switches(
     assert switched is not None
     assert switched.generation == current.name
     assert switched.count(RULES, today=timezone.localdate()) == sql_count() == 3
+
+
+@pytest.mark.django_db
+def test_the_sample_from_the_spend_order_equals_a_sort(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generation holds customers biggest spenders first; the sample's top ids taken from
+    that order (less the changed customers, merged with the delta) equal a sort of every match,
+    over many small record batches (scanned in parallel) and with rare tags in the tags table."""
+    monkeypatch.setattr(snapshot_module, "BATCH_ROWS", 7)
+    monkeypatch.setattr(snapshot_module, "TAG_BITS", 1)
+    spends = [Decimal(n % 23) * 10 for n in range(240)]  # many ties
+    customers = [CustomerFactory(total_spend=spend, order_count=1) for spend in spends]
+    for index, customer in enumerate(customers):
+        for name in ("common", "rare")[: 1 + (index % 5 == 0)]:
+            CustomerTag.objects.create(customer=customer, name=name)
+    snapshot = CustomerSnapshot(directory=tmp_path)
+    snapshot.load()
+    assert snapshot.manifest is not None
+    assert snapshot.manifest.customers_by_spend
+    rules = [
+        RULES,
+        parse_rules({"match": "all", "conditions": []}),
+        parse_rules(
+            {
+                "match": "any",
+                "conditions": [{"field": "tags", "operator": "has_any", "value": ["rare"]}],
+            }
+        ),
+        parse_rules(
+            {
+                "match": "all",
+                "conditions": [
+                    {"field": "tags", "operator": "has_none", "value": ["rare"]},
+                    {"field": "total_spend", "operator": "lt", "value": 200},
+                ],
+            }
+        ),
+    ]
+    today = timezone.localdate()
+
+    def sorted_top(group: Any) -> list[int]:
+        sql, params = snapshot._where(group, today)
+        order = "ORDER BY cents DESC, id DESC LIMIT 10"
+        found = snapshot.fetch(f"SELECT id FROM customers WHERE {sql} {order}", params)  # noqa: S608
+        return [row[0] for row in found]
+
+    def sql_top(group: Any) -> list[int]:
+        matching = customers_matching(group, today=today).order_by("-total_spend", "-id")
+        return list(matching.values_list("id", flat=True)[:10])
+
+    for group in rules:
+        assert snapshot.top_ids(group, today=today, limit=10) == sorted_top(group) == sql_top(group)
+    # With a delta: the richest customers changed (two of them poorer now), one deleted.
+    richest = sql_top(rules[1])
+    Customer.objects.filter(pk__in=richest[:2]).update(total_spend=0, updated_at=timezone.now())
+    Customer.objects.filter(pk=richest[2]).delete()
+    CustomerFactory(total_spend=Decimal("220"), order_count=1)
+    monkeypatch.setattr(snapshot_module, "RECONCILE_EVERY_SECONDS", -1.0)
+    assert snapshot.refresh()
+    assert snapshot.delta_rows > 0
+    for group in rules:
+        assert snapshot.top_ids(group, today=today, limit=10) == sorted_top(group) == sql_top(group)
+    # Past the limit of changed customers, the sort of the matching rows answers the same.
+    monkeypatch.setattr(snapshot_module, "TOP_FROM_ORDER_MAX_CHANGED", 0)
+    for group in rules:
+        assert snapshot.top_ids(group, today=today, limit=10) == sql_top(group)
+    # A compacted generation is stored in spend order too.
+    assert snapshot.compact()
+    current = generation_current(tmp_path)
+    assert current is not None
+    assert current.customers_by_spend
+    following = CustomerSnapshot(directory=tmp_path)
+    following.attach(current)
+    assert following.refresh()
+    monkeypatch.setattr(snapshot_module, "TOP_FROM_ORDER_MAX_CHANGED", 10_000)
+    for group in rules:
+        assert following.top_ids(group, today=today, limit=10) == sql_top(group)
