@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> LoadResult:
             users=args.users,
             seconds=args.seconds,
         )
-        log = Path(scratch) / "gunicorn.log"
+        log = Path(args.server_log) if args.server_log else Path(scratch) / "gunicorn.log"
         try:
             with production_server(
                 env=env, app_dir=app_dir, workers=args.workers, config=config, log=log
@@ -387,6 +387,7 @@ def main() -> None:
     parser.add_argument("--gunicorn-config", help="a config file, or 'none' (default: project's)")
     parser.add_argument("--var-dir", help="MINICRM_VAR_DIR, reused when its static files exist")
     parser.add_argument("--migrate", action="store_true", help="run migrate first")
+    parser.add_argument("--server-log", help="keep gunicorn's output (with its access log) here")
     parser.add_argument("--json", help="write the result here as JSON")
     args = parser.parse_args()
 
