@@ -17,11 +17,20 @@ from django.views.decorators.http import require_GET
 
 from minicrm.accounts.models import Role, User
 from minicrm.core.formatting import money_format_options
+from minicrm.core.tasks import enqueue_on_commit
 from minicrm.customers.selectors import customer_list
 
 from .date_range import MAX_CUSTOM_DAYS, PRESETS, DateRange, date_range_parse
 from .rfm import Band, Rfm
-from .selectors import CACHE_SECONDS, Dashboard, SegmentTrend, change_ratio, dashboard_get
+from .selectors import (
+    CACHE_SECONDS,
+    Dashboard,
+    SegmentTrend,
+    change_ratio,
+    dashboard_get,
+    dashboard_is_stale,
+)
+from .tasks import dashboard_refresh_task
 from .templatetags.formatting import count, money
 
 SEARCH_RESULTS = 8
@@ -151,6 +160,15 @@ def _range_query(date_range: DateRange) -> str:
     )
 
 
+def _refresh_later(date_range: DateRange) -> None:
+    enqueue_on_commit(
+        dashboard_refresh_task,
+        date_range.start.isoformat(),
+        date_range.end.isoformat(),
+        date_range.preset,
+    )
+
+
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
@@ -162,7 +180,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     if problem:
         messages.warning(request, problem)
-    data: Dashboard = dashboard_get(date_range=date_range)
+    data: Dashboard = dashboard_get(date_range=date_range, refresh=_refresh_later)
     user = request.user
     can_build = isinstance(user, User) and user.has_role(Role.MARKETER)
     chart = {
@@ -186,10 +204,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "max_custom_days": MAX_CUSTOM_DAYS,
         "range_query": _range_query(date_range),
         "cache_minutes": CACHE_SECONDS // 60,
+        "refreshing": dashboard_is_stale(data, date_range=date_range),
         "revenue_delta": _delta(data.revenue, data.previous_revenue),
         "orders_delta": _delta(data.orders, data.previous_orders),
         "aov_delta": _delta(data.average_order_value, data.previous_average_order_value),
         "new_delta": _delta(data.new_customers, data.previous_new_customers),
+        "today": today,
         "previous": date_range.previous(),
         "bucket_note": " Weeks start on Monday." if data.unit == "week" else "",
         "rfm": _rfm_context(data.rfm, can_build=can_build),
