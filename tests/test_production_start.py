@@ -138,18 +138,6 @@ def test_the_documented_production_start_serves_sign_in_and_pages(tmp_path: Path
         # Plain HTTP is sent to HTTPS; the proxy's HTTPS is trusted. Probes are answered.
         assert _plain_http_status(port, "/sign-in/") == 301
         assert _plain_http_status(port, "/healthz") == 200
-        # The image's and compose's probe reaches this server as configured.
-        for probe in ("/healthz", "/readyz"):
-            done = subprocess.run(
-                [sys.executable, "deploy/healthcheck.py", probe],
-                cwd=ROOT,
-                env={**env, "MINICRM_BIND": f"0.0.0.0:{port}"},
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-            assert done.returncode == 0, done.stderr
 
         status, headers, page = browser.request("GET", "/sign-in/")
         assert status == 200, page[-2000:]
@@ -186,6 +174,19 @@ def test_the_documented_production_start_serves_sign_in_and_pages(tmp_path: Path
         ready = json.loads(body)
         assert ready["failing"] == []
         assert ready["checks"]["task_queue"]["backend"] == "database"
+
+        # The image's and compose's probe reaches this server as configured.
+        for probe in ("/healthz", "/readyz"):
+            done = subprocess.run(
+                [sys.executable, "deploy/healthcheck.py", probe],
+                cwd=ROOT,
+                env={**env, "MINICRM_BIND": f"0.0.0.0:{port}"},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 0, f"{probe}: {done.stderr}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -225,7 +226,10 @@ def _assert_static_files_compressed_and_cached(browser: Browser, manifest: dict[
 def _assert_log_is_json(log: Path) -> None:
     """Every line gunicorn and the application wrote is one JSON object; the access lines name
     their parts and the request's id."""
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    not_json = [line for line in lines if not _is_json_object(line)]
+    assert not_json == [], "\n".join(not_json)[-3000:]
+    records = [json.loads(line) for line in lines]
     assert {"level", "logger", "message", "time"} <= set(records[0])
     sign_ins = [
         record
@@ -245,3 +249,10 @@ def _plain_http_status(port: int, path: str) -> int:
         return plain.getresponse().status
     finally:
         plain.close()
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
