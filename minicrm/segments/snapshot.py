@@ -122,9 +122,9 @@ DUCK_MEMORY_LIMIT = "256MB"
 DUCK_THREADS = 2
 # Rows per Arrow record batch when a generation is written.
 BATCH_ROWS = 122_880
-# The sample's top rows come from the generation's spend order (see `top_ids`) while at most
-# this many customers changed since; past it, a sort of the matching rows.
-TOP_FROM_ORDER_MAX_CHANGED = 10_000
+# The sample's top rows are looked for in the generation's first rows (by spend) in slices of
+# this many, then 4 times as many, and so on (see `top_ids`).
+TOP_FIRST_SLICE_ROWS = 65_536
 
 COLUMNS = (
     "id",
@@ -826,33 +826,40 @@ class CustomerSnapshot:
     def top_ids(self, rules: RuleGroup, *, today: date, limit: int) -> list[int]:
         """Ids of the biggest spenders that match, as the SQL sample orders them."""
         sql, params = self._where(rules, today)
-        with self._lock:  # the generation, the changed ids and the delta of one moment
+        with self._lock:  # the generation and the delta of one moment
             manifest = self.manifest
             if manifest is not None and manifest.customers_by_spend:
-                changed = {row[0] for row in self._fetch("SELECT id FROM changed", [])}
-                if len(changed) <= TOP_FROM_ORDER_MAX_CHANGED:
-                    return self._top_ids_in_order(sql, params, limit=limit, changed=changed)
+                return self._top_ids_in_order(sql, params, limit=limit)
             order = f"ORDER BY cents DESC, id DESC LIMIT {int(limit)}"
             rows = self._fetch(f"SELECT id FROM customers WHERE {sql} {order}", params)
         return [row[0] for row in rows]
 
-    def _top_ids_in_order(
-        self, sql: str, params: list[Any], *, limit: int, changed: set[int]
-    ) -> list[int]:
-        """`top_ids` from a generation stored biggest spenders first: its first matching rows
-        (DuckDB keeps storage order without ORDER BY, and stops at the LIMIT), less the changed
-        customers, merged with the delta's top rows."""
-        base = self._fetch(
-            f"SELECT id, cents FROM base_customers WHERE {sql} LIMIT {int(limit) + len(changed)}",
-            params,
-        )
+    def _top_ids_in_order(self, sql: str, params: list[Any], *, limit: int) -> list[int]:
+        """`top_ids` from a generation stored biggest spenders first: the matching unchanged
+        customers of its first rows, a growing slice at a time (every row of a slice outranks
+        every row of the next), until `limit` are found, merged with the delta's top rows. Each
+        slice is still ordered by its query: DuckDB does not keep storage order through joins."""
+        table = self._tables["customers"]
+        found: list[tuple[Any, ...]] = []
+        start, size = 0, TOP_FIRST_SLICE_ROWS
+        try:
+            while start < table.num_rows and len(found) < limit:
+                self._duck.register("base_slice", table.slice(start, size))
+                found += self._fetch(
+                    f"SELECT id, cents FROM base_slice WHERE {sql} "
+                    "AND id NOT IN (SELECT id FROM changed) "
+                    f"ORDER BY cents DESC, id DESC LIMIT {int(limit) - len(found)}",
+                    params,
+                )
+                start, size = start + size, size * 4
+        finally:
+            self._duck.unregister("base_slice")
         delta = self._fetch(
             f"SELECT id, cents FROM delta_customers WHERE {sql} "
             f"ORDER BY cents DESC, id DESC LIMIT {int(limit)}",
             params,
         )
-        rows = [row for row in base if row[0] not in changed] + delta
-        rows.sort(key=lambda row: (row[1], row[0]), reverse=True)
+        rows = sorted([*found, *delta], key=lambda row: (row[1], row[0]), reverse=True)
         return [row[0] for row in rows[:limit]]
 
     def funnel_counts(self, rules: RuleGroup, *, today: date) -> list[int]:
