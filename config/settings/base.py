@@ -355,7 +355,15 @@ elif TASKS_BACKEND == "immediate":
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 else:
     raise ImproperlyConfigured("MINICRM_TASKS_BACKEND must be database, rq or immediate.")
-RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 600}}
+# RQ kills a job that runs longer than this. A 2 GB import or a campaign to a million people runs
+# for longer than RQ's usual 10 minutes; a worker that dies is caught by the work leases instead
+# (`manage.py work_recover --every 10` beside RQ workers, see docs/scaling.md).
+RQ_QUEUES = {
+    "default": {
+        "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
+        "DEFAULT_TIMEOUT": int(os.environ.get("MINICRM_RQ_JOB_TIMEOUT", "21600")),
+    }
+}
 if TASKS_BACKEND != "rq":
     # django_rq imports redis when its app loads (about 0.9 s for every process and command);
     # only the RQ backend and `rqworker` need it.

@@ -194,6 +194,27 @@ def test_the_work_recover_command_reports_what_it_did() -> None:
     call_command("work_recover", stdout=out)
 
     assert out.getvalue() == (
-        "Imports queued again or failed: 0; insights: 0; task rows of lost workers marked "
-        "failed: 1.\n"
+        "Lost work resumed or failed. imports: 0; insights: 0; campaigns: 0; campaign "
+        "summaries: 0; rate reconversions: 0; task rows: 1.\n"
     )
+
+
+def test_the_work_recover_command_can_sweep_in_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--every` sweeps until stopped (here: the third sleep), printing only sweeps that did
+    something."""
+    heartbeat("dead", expires_in=-1)
+    task_row("dead", started_ago=60)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("minicrm.core.management.commands.work_recover.time.sleep", sleep)
+    out = StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        call_command("work_recover", "--every", "7", stdout=out)
+
+    assert sleeps == [7.0, 7.0, 7.0]
+    assert out.getvalue().count("task rows: 1") == 1
