@@ -15,6 +15,7 @@ from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.customers.models import Customer
 from minicrm.customers.services import orders_bulk_upsert
 from tests.factories import CustomerFactory, UserFactory
+from tests.web.axe import axe_violations
 from tests.web.browser import screenshot, seed_base, sign_in
 from tests.web.test_phone_width_browser import OVERFLOWING
 
@@ -98,6 +99,7 @@ def test_the_customer_pages_at_both_widths_in_both_themes(
             )
             _no_overflow(page, width)
             screenshot(page, f"{name}-chips", full_page=False)
+            assert axe_violations(page) == []
 
             # Removing one chip keeps the others; Clear all drops them all.
             page.get_by_role("link", name="Remove filter spend from: ₹1,000").click()
@@ -120,6 +122,7 @@ def test_the_customer_pages_at_both_widths_in_both_themes(
             _no_overflow(page, width)
             page.get_by_test_id("timeline-more").click()
             expect(timeline).to_have_count(40)
+            assert axe_violations(page) == []
             timeline.nth(14).scroll_into_view_if_needed()
             screenshot(page, f"{name}-timeline", full_page=False)
             page.get_by_role("link", name="Older").click()
