@@ -3,12 +3,50 @@
 (config/gunicorn.conf.py), so the server's access and error lines come out in the same shape as
 the application's records, request id included (minicrm.core.request_id)."""
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
 LOG_FORMATS = ("plain", "json")
+# Paths whose next segment is a secret (a one-time sign-in link, an invitation, an unsubscribe
+# link): whoever reads the logs must not be able to use them.
+SECRET_PATH_PREFIXES = ("/u/", "/invitations/", "/sign-in/link/")
+REDACTED = "[redacted]"
+
+
+def path_redacted(path: str, prefixes: Sequence[str] = SECRET_PATH_PREFIXES) -> str:
+    """`path` with the segment after a secret-bearing prefix replaced by REDACTED."""
+    for prefix in prefixes:
+        if path.startswith(prefix):
+            _secret, slash, rest = path[len(prefix) :].partition("/")
+            return f"{prefix}{REDACTED}{slash}{rest}"
+    return path
+
+
+class SecretPathFilter(logging.Filter):
+    """Redacts secret path segments in every record's arguments (gunicorn's access line, Django's
+    "Not Found: /u/<token>/" warnings) before any formatter writes them."""
+
+    def __init__(self, prefixes: Sequence[str] = SECRET_PATH_PREFIXES) -> None:
+        super().__init__()
+        self.prefixes = tuple(prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, MutableMapping):
+            # In place: gunicorn's atoms are a dict subclass that answers "-" for missing keys.
+            for key, value in list(args.items()):
+                args[key] = self._clean(value)
+        elif isinstance(args, Mapping):
+            record.args = {key: self._clean(value) for key, value in args.items()}
+        elif isinstance(args, tuple):
+            record.args = tuple(self._clean(value) for value in args)
+        return True
+
+    def _clean(self, value: Any) -> Any:
+        return path_redacted(value, self.prefixes) if isinstance(value, str) else value
 
 
 class JsonLogFormatter(JsonFormatter):
@@ -19,6 +57,10 @@ class JsonLogFormatter(JsonFormatter):
         self, log_data: dict[str, Any], record: Any, message_dict: dict[str, Any]
     ) -> None:
         super().add_fields(log_data, record, message_dict)
+        request = getattr(record, "request", None)
+        if "request" in log_data and hasattr(request, "path"):
+            # Django's request records carry the request object: its method and path only.
+            log_data["request"] = f"{request.method} {path_redacted(request.path)}"
         atoms = record.args
         if record.name != "gunicorn.access" or not isinstance(atoms, Mapping):
             return
@@ -54,13 +96,16 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "minicrm.core.request_id.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "minicrm.core.request_id.RequestIdFilter"},
+            "secret_paths": {"()": "minicrm.core.json_log.SecretPathFilter"},
+        },
         "formatters": {log_format: formatters[log_format]},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": log_format,
-                "filters": ["request_id"],
+                "filters": ["request_id", "secret_paths"],
             }
         },
         "root": {"handlers": ["console"], "level": level},

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from gunicorn.glogging import SafeAtoms
 
-from minicrm.core.json_log import JsonLogFormatter, logging_config
+from minicrm.core.json_log import JsonLogFormatter, SecretPathFilter, logging_config
 from minicrm.core.request_id import (
     REQUEST_ID_HEADER,
     RequestIdFilter,
@@ -126,3 +126,32 @@ def test_a_gunicorn_access_record_names_its_parts() -> None:
     assert answer["request_id"] == "abc123abc123"
     assert answer["forwarded_for"] == "203.0.113.9"
     assert "search=ada" not in json.dumps(answer)  # the query string stays out of the log
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/u/tok.en-secret/", "/invitations/tok.en-secret/", "/sign-in/link/tok.en-secret/"],
+)
+def test_secret_links_are_redacted_from_access_and_error_lines(path: str) -> None:
+    """Unsubscribe, invitation and sign-in links carry their secret in the path: whoever reads
+    the logs must not be able to use them (access line, Django's 404 warning, its request)."""
+    atoms = SafeAtoms({"m": "GET", "U": path, "s": "404", "B": 0, "M": 1})
+    access = _record("gunicorn.access", "%(m)s %(U)s %(s)s %(B)s %(M)sms", atoms)
+    warning = _record("django.request", "Not Found: %s", (path,))
+    warning.request = RequestFactory().get(path)
+    formatter = _json_formatter()
+    lines = []
+    for record in (access, warning):
+        assert SecretPathFilter().filter(record)
+        lines.append(formatter.format(record))
+
+    assert not any("secret" in line for line in lines), lines
+    prefix = path.removesuffix("tok.en-secret/")
+    assert json.loads(lines[0])["path"] == f"{prefix}[redacted]/"
+    assert json.loads(lines[1])["request"] == f"GET {prefix}[redacted]/"
+    # Other paths are left alone, and the handler applies the filter in both formats.
+    assert SecretPathFilter().filter(plain := _record("x", "%s", ("/segments/7/",)))
+    assert plain.getMessage() == "/segments/7/"
+    for log_format in ("plain", "json"):
+        handler = logging_config(log_format=log_format, level="INFO")["handlers"]["console"]
+        assert "secret_paths" in handler["filters"]
