@@ -57,8 +57,8 @@ class JsonLogFormatter(JsonFormatter):
         self, log_data: dict[str, Any], record: Any, message_dict: dict[str, Any]
     ) -> None:
         super().add_fields(log_data, record, message_dict)
-        request = getattr(record, "request", None)
-        if "request" in log_data and hasattr(request, "path"):
+        request: Any = getattr(record, "request", None)
+        if "request" in log_data and request is not None and hasattr(request, "path"):
             # Django's request records carry the request object: its method and path only.
             log_data["request"] = f"{request.method} {path_redacted(request.path)}"
         atoms = record.args
