@@ -102,8 +102,7 @@ def _rfm_context(rfm: Rfm, *, can_build: bool) -> dict[str, Any]:
                             else ""
                         ),
                         "description": (
-                            f"{count(cell.customers)} customer"
-                            f"{'' if cell.customers == 1 else 's'}, last order "
+                            f"customer{'' if cell.customers == 1 else 's'}, last order "
                             f"{_days_label(band)} ago, {_orders_label(rfm.frequency[f])}"
                         ),
                     }
