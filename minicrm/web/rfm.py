@@ -11,14 +11,12 @@ days since the last order, so each band is a range of days and the builder's
 
 Queries: a count and four single-row reads at an offset of the last_order_at index (the recency
 edges), one GROUP BY (recency band, order_count) that gives the frequency histogram, the 25 counts
-and their spend, and one sorted read of total_spend between its first and last edge. The last two
-read every customer in the range: at a million customers they take seconds, so the dashboard
-caches the result (web.selectors).
+and their spend, and four reads at an offset of the total_spend order (the monetary edges).
 """
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -116,20 +114,29 @@ def _case(conditions: list[Q]) -> Case:
     )
 
 
-def _monetary_edges(buyers: QuerySet[Customer], total: int) -> list[Decimal]:
-    # One sorted read from the first edge to the last, instead of one sort per edge.
-    positions = quantile_positions(total)
-    values = list(
-        buyers.order_by("total_spend").values_list("total_spend", flat=True)[
-            positions[0] : positions[-1] + 1
-        ]
+def _read_whole(queryset: QuerySet[Customer], start: datetime, end: datetime) -> QuerySet[Customer]:
+    """The customers whose last order is in [start, end), found by reading the stats index whole.
+
+    The range is written as an expression no index answers, on purpose: the reads that cover a
+    fifth or more of the customers then scan `customer_stats_cover_idx` (total_spend,
+    order_count, last_order_at: narrow, already in total_spend order) instead of looking up each
+    customer of the range in the wide table. Measured on the 1M-customer SQLite bench: the
+    grid's GROUP BY 1.1 s instead of 18 s, a monetary edge 0.13 s instead of 10 s.
+    """
+    in_range = Case(
+        When(Q(last_order_at__gte=start, last_order_at__lt=end), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
     )
-    return [values[position - positions[0]] for position in positions]
+    return queryset.alias(in_range=in_range).filter(in_range=1)
 
 
 def rfm_compute(*, date_range: DateRange, today: date) -> Rfm:
     start, end = date_range.bounds()
+    # Counted and ranked by recency through the last_order_at index; grouped and ranked by
+    # spend through the stats index (`_read_whole`).
     buyers = Customer.objects.filter(last_order_at__gte=start, last_order_at__lt=end)
+    scanned = _read_whole(Customer.objects.all(), start, end)
     total = buyers.count()
     if not total:
         return Rfm(customers=0, recency=[], frequency=[], monetary=[], cells=[])
@@ -146,7 +153,7 @@ def rfm_compute(*, date_range: DateRange, today: date) -> Rfm:
     # One pass gives the grid and the frequency histogram: customers and spend per
     # (recency band, order count); the frequency bands then group the order counts.
     groups = list(
-        buyers.annotate(r=recency_case)
+        scanned.annotate(r=recency_case)
         .order_by()
         .values("r", "order_count")
         .annotate(customers=Count("*"), spend=Sum("total_spend"))
@@ -157,7 +164,7 @@ def rfm_compute(*, date_range: DateRange, today: date) -> Rfm:
         histogram[orders] = histogram.get(orders, 0) + customers
     frequency = _bands(_frequency_edges(sorted(histogram.items()), total), low=1, high=None, step=1)
     monetary = _bands(
-        _monetary_edges(buyers, total), low=Decimal("0"), high=None, step=Decimal("0.01")
+        _edges_at(scanned, "total_spend", total), low=Decimal("0"), high=None, step=Decimal("0.01")
     )
     found: dict[tuple[int, int], tuple[int, Decimal]] = {}
     for r, orders, customers, spend in groups:
