@@ -1,6 +1,8 @@
 """Test settings: the base settings with fast hashing and in-process tasks."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -33,6 +35,10 @@ ALLOWED_HOSTS = ["*"]
 MINICRM_API_RATE_LIMIT = 0
 # Tests exercise the SQL compiler by default; the snapshot tests turn the copy on themselves.
 MINICRM_PREVIEW_SNAPSHOT = False
+# A test that turns it on without a folder of its own never writes into the developer's var/.
+MINICRM_SNAPSHOT_DIR = Path(
+    os.environ.get("MINICRM_SNAPSHOT_DIR") or Path(tempfile.gettempdir()) / "minicrm-test-snapshot"
+)
 RQ_QUEUES["default"]["URL"] = TEST_REDIS_URL
 if TEST_TASKS_BACKEND == "database":
     TASKS["default"]["BACKEND"] = "tests.core.real_backends.DatabaseBackendWorked"
