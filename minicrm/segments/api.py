@@ -25,6 +25,7 @@ from .models import Segment
 from .rules import RuleValidationError, parse_rules
 from .selectors import (
     EXPORT_COLUMNS,
+    preview_snapshot_or_start_build,
     rules_describe,
     segment_export_rows,
     segment_funnel,
@@ -169,8 +170,10 @@ def rules_error_body(error: RuleValidationError) -> dict[str, Any]:
 def preview(request: HttpRequest, payload: RulesIn, params: Query[PreviewParams]) -> Any:
     group = parse_rules(payload.rules)
     with statement_timeout(web_timeout_seconds()):
-        result = segment_preview(rules=group)
-        result["funnel"] = segment_funnel(rules=group) if params.funnel else None
+        # One refresh of the columnar copy serves the count, the sample and the funnel.
+        snapshot = preview_snapshot_or_start_build()
+        result = segment_preview(rules=group, snapshot=snapshot)
+        result["funnel"] = segment_funnel(rules=group, snapshot=snapshot) if params.funnel else None
     result["summary"] = rules_describe(group)
     return result
 
