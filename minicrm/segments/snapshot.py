@@ -31,6 +31,7 @@ theirs at the reconcile.
 
 import csv
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -386,7 +387,9 @@ class CustomerSnapshot:
             self._top_order_id = manifest.top_order_id
             self.orders_since = manifest.orders_since_at
             self._applied = applied
-            self._reconciled_at = clock.monotonic()
+            # Deletions since the generation was written left no watermark: the first refresh
+            # looks for them (a restart would otherwise count deleted customers for a while).
+            self._reconciled_at = -math.inf
             self._fresh = False
             self.delta_rows = 0
             self._total = None
