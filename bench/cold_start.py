@@ -39,18 +39,20 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.rules import rules_under_test  # noqa: E402
 from tests.production_env import production_env  # noqa: E402
 
 BENCH_EMAIL = "bench-scale@example.com"
 BENCH_TOKEN_NAME = "bench scale"  # noqa: S105 (the token's label, not a secret)
 PREVIEW_PATH = "/api/v1/segments/preview"
+PREVIEW_RULE_NUMBERS = (6, 8, 7, 10)
 # Bounds of single steps, so that no run can hang.
 REQUEST_TIMEOUT_SECONDS = 60.0
 MANAGE_TIMEOUT_SECONDS = 600.0
@@ -79,65 +81,14 @@ print(api_token_create(user=user, name=os.environ["BENCH_TOKEN_NAME"])[1])
 
 
 def preview_rules(today: date) -> list[tuple[str, dict[str, Any]]]:
-    """Rules a marketer builds (from bench/preview.py's set): the DESIGN example first, the
-    heaviest (nine conditions in nested groups) last; relative to `today` like the builder's."""
-
-    def c(field: str, operator: str, value: Any = None) -> dict[str, Any]:
-        return {"field": field, "operator": operator, "value": value}
-
-    def group(match: str, *conditions: dict[str, Any]) -> dict[str, Any]:
-        return {"match": match, "conditions": list(conditions)}
-
-    year_ago = (today - timedelta(days=365)).isoformat()
-    return [
-        (
-            "DESIGN example",
-            group(
-                "all",
-                c("total_spend", "gt", 5000),
-                group(
-                    "any", c("order_count", "gte", 3), c("last_order_date", "not_in_last_days", 90)
-                ),
-            ),
-        ),
-        (
-            "cities, signup, tags",
-            group(
-                "all",
-                c("city", "in", ["Pune", "Mumbai", "Delhi"]),
-                c("signup_date", "in_last_days", 365),
-                c("tags", "has_none", ["churn-risk"]),
-            ),
-        ),
-        (
-            "AOV & country",
-            group("all", c("avg_order_value", "between", [500, 2000]), c("country", "eq", "india")),
-        ),
-        (
-            "nested, 9 conditions",
-            group(
-                "all",
-                c("country", "ne", "united states"),
-                c("total_spend", "gte", 2000),
-                group(
-                    "any",
-                    c("tags", "has_all", ["newsletter", "vip"]),
-                    group(
-                        "all",
-                        c("order_count", "between", [5, 30]),
-                        c("avg_order_value", "gt", 800),
-                        c("last_order_date", "in_last_days", 180),
-                    ),
-                    group(
-                        "all",
-                        c("city", "starts_with", "b"),
-                        c("first_order_date", "before", year_ago),
-                    ),
-                ),
-                c("email", "not_contains", "test"),
-            ),
-        ),
-    ]
+    """Rules a marketer builds (bench/rules.py's numbers 6, 8, 7 and 10): the DESIGN example
+    first, the heaviest (nine conditions in nested groups) last; relative to `today` like the
+    builder's."""
+    by_number = {
+        int(name.split()[0]): (name.split(" ", 1)[1], rules)
+        for name, rules in rules_under_test(today)
+    }
+    return [by_number[number] for number in PREVIEW_RULE_NUMBERS]
 
 
 # --- The server -----------------------------------------------------------------------------
