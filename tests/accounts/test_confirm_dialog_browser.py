@@ -20,9 +20,7 @@ def test_revoking_a_token_asks_in_the_shared_dialog(
     page.on("dialog", lambda dialog: pytest.fail(f"native dialog: {dialog.message}"))
     page.goto(f"{base}/settings/")
     expect(page.get_by_test_id("token-usage")).to_contain_text("Authorization: Bearer <token>")
-    expect(page.get_by_role("link", name="API docs")).to_have_attribute(
-        "href", "/api/v1/docs"
-    )
+    expect(page.get_by_role("link", name="API docs")).to_have_attribute("href", "/api/v1/docs")
 
     page.get_by_role("button", name="Revoke").click()
     dialog = page.get_by_role("dialog", name="Revoke the token “Shopify sync”?")
