@@ -105,6 +105,8 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/customers/rates/"): (LOGIN, 405, 405, 405),
     ("GET", "/customers/{pk}/"): (LOGIN, 200, 200, 200),
     ("POST", "/customers/{pk}/"): (LOGIN, 405, 405, 405),
+    ("GET", "/customers/{pk}/activity/"): (LOGIN, 200, 200, 200),
+    ("POST", "/customers/{pk}/activity/"): (LOGIN, 405, 405, 405),
     ("GET", "/imports/"): (LOGIN, 200, 200, 200),
     ("POST", "/imports/"): (LOGIN, 405, 405, 405),
     ("GET", "/imports/history/"): (LOGIN, 200, 200, 200),
@@ -138,6 +140,8 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     ("POST", "/imports/{pk}/resume/"): (LOGIN, 403, OK, OK),
     ("GET", "/segments/new/"): (LOGIN, 403, 200, 200),
     ("POST", "/segments/new/"): (LOGIN, 403, OK, OK),
+    ("GET", "/segments/new/from-customers/"): (LOGIN, 403, 302, 302),
+    ("POST", "/segments/new/from-customers/"): (LOGIN, 403, 405, 405),
     # The rule builder's live previews belong to the new and edit pages.
     ("GET", "/segments/preview/"): (LOGIN, 403, 405, 405),
     ("POST", "/segments/preview/"): (LOGIN, 403, 200, 200),

@@ -5,7 +5,6 @@ place and push the URL); a full request, or htmx restoring history, gets the who
 customer's order history pages the same way (its fragment for htmx, the page otherwise).
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -200,47 +199,18 @@ def _filter_chips(params: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def _segment_rules(params: dict[str, Any]) -> dict[str, Any] | None:
-    """The list's filters as segment rules (DESIGN.md "Segment rules"), or None if one has none.
-
-    Written as plain data, the documented format any API client sends: customers sit below
-    segments and do not import them. Each filter is the rule that selects the same customers:
-    an email search is `email starts_with` (emails are stored lower-case; the rule ignores case),
-    the tag filter `has_any` of that tag, spend bounds `gte`/`lte`. A name or external-id search
-    has no rule field, so such a list cannot be saved as a segment. City and country compare
-    exactly here and ignoring case in rules: the same customers unless two spellings differ only
-    in case.
-    """
-    conditions: list[dict[str, Any]] = []
+def _saved_filters_query(params: dict[str, Any]) -> str:
+    """The filters as a query string for "Save as segment" (its page turns them into rules), or
+    "" when they cannot all be rules: a name or external-id search has none (an email search,
+    with an @, has)."""
     search = params["q"].strip()
-    if search:
-        if "@" not in search:
-            return None
-        conditions.append({"field": "email", "operator": "starts_with", "value": search.lower()})
-    for key in ("city", "country"):
-        if params[key].strip():
-            conditions.append({"field": key, "operator": "eq", "value": params[key].strip()})
-    if params["tag"].strip():
-        conditions.append(
-            {"field": "tags", "operator": "has_any", "value": [params["tag"].strip().lower()]}
-        )
-    for key, operator in (("spend_min", "gte"), ("spend_max", "lte")):
-        if params[key] is not None:
-            conditions.append(
-                {"field": "total_spend", "operator": operator, "value": str(params[key])}
-            )
-    return {"match": "all", "conditions": conditions}
-
-
-def _segment_url(params: dict[str, Any]) -> str:
-    """The segment builder opened with the filters' rules, or "" when they have none."""
-    rules = _segment_rules(params)
-    if rules is None:
+    if search and "@" not in search:
         return ""
-    return f"{reverse('segments:new')}?{urlencode({'rules': json.dumps(rules)})}"
+    kept = {key: params[key] for key in SEARCH_FIELDS if params[key] not in ("", None)}
+    return urlencode(kept)
 
 
-def _can_save_segments(request: HttpRequest) -> bool:
+def _can_save_audiences(request: HttpRequest) -> bool:
     return isinstance(request.user, User) and request.user.has_role(Role.MARKETER)
 
 
@@ -278,8 +248,8 @@ def _results(request: HttpRequest, form: CustomerFilterForm) -> dict[str, Any]:
         "next_url": _url(params, page=page + 1) if has_next else "",
         "clear_url": _url({"sort": params["sort"]}),
         "chips": _filter_chips(params),
-        "segment_url": _segment_url(params) if filtered else "",
-        "can_save_segment": _can_save_segments(request),
+        "saved_filters_query": _saved_filters_query(params) if filtered else "",
+        "can_save_audience": _can_save_audiences(request),
         "current_url": _url(params, page=page),
         "form_errors": form.errors,
         "skeleton_rows": range(SKELETON_ROWS),

@@ -7,6 +7,11 @@ app_name = "segments"
 urlpatterns = [
     path("segments/", views.segment_list_page, name="list"),
     path("segments/new/", views.segment_new, name="new"),
+    path(
+        "segments/new/from-customers/",
+        views.segment_new_from_customers,
+        name="new_from_customers",
+    ),
     path("segments/preview/", views.segment_preview_fragment, name="preview"),
     path("segments/preview/funnel/", views.segment_funnel_fragment, name="preview_funnel"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),

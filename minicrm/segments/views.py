@@ -3,6 +3,7 @@
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
@@ -25,6 +26,7 @@ from minicrm.core.statement_timeout import (
 )
 from minicrm.customers.models import Customer
 
+from .customer_filters import rules_from_customer_filters
 from .forms import SegmentForm
 from .models import Segment
 from .rules import (
@@ -268,6 +270,17 @@ def _initial_rules(request: HttpRequest) -> dict[str, Any]:
             request, "The link's rules could not be used, so the builder starts empty."
         )
         return EMPTY_RULES
+
+
+@role_required(Role.MARKETER)
+@require_GET
+def segment_new_from_customers(request: HttpRequest) -> HttpResponse:
+    """The customer list's "Save as segment": the builder opened with its filters as rules."""
+    rules = rules_from_customer_filters(request.GET)
+    if rules is None:
+        messages.warning(request, "A name search has no segment rule; search by email to save.")
+        return redirect(f"{reverse('customers:list')}?{request.GET.urlencode()}")
+    return redirect(f"{reverse('segments:new')}?{urlencode({'rules': json.dumps(rules)})}")
 
 
 @role_required(Role.MARKETER)

@@ -144,8 +144,12 @@ def test_save_as_segment_rules_select_exactly_the_listed_customers(
     marketer_client: Client, api_client: Client, crowd: Any, filters: dict[str, str]
 ) -> None:
     listed = marketer_client.get(reverse("customers:list"), filters)
-    url = listed.context["segment_url"]
+    query = listed.context["saved_filters_query"]
     assert 'data-testid="save-as-segment"' in listed.content.decode()
+    # The segments app turns the list's filters into rules and opens the builder with them.
+    saved = marketer_client.get(f"{reverse('segments:new_from_customers')}?{query}")
+    assert saved.status_code == 302
+    url = saved["Location"]
     rules = json.loads(_params(url)["rules"][0])
 
     assert _preview_count(api_client, rules) == listed.context["total"]
@@ -161,7 +165,7 @@ def test_a_name_search_cannot_be_saved_as_a_segment(marketer_client: Client, cro
     response = marketer_client.get(reverse("customers:list"), {"q": "name1", "city": "Pune"})
 
     assert response.context["total"] > 0
-    assert response.context["segment_url"] == ""
+    assert response.context["saved_filters_query"] == ""
     page = response.content.decode()
     assert "A name search has no segment rule" in page
     assert 'disabled aria-describedby="segment-hint"' in page
@@ -172,3 +176,14 @@ def test_viewers_are_not_offered_save_as_segment(viewer_client: Client, crowd: A
 
     assert 'data-testid="filter-chip"' in page
     assert "Save as segment" not in page
+
+
+def test_a_name_search_sent_to_save_as_segment_returns_to_the_list_with_why(
+    marketer_client: Client, crowd: Any
+) -> None:
+    response = marketer_client.get(
+        reverse("segments:new_from_customers"), {"q": "name1", "city": "Pune"}, follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == f"{reverse('customers:list')}?q=name1&city=Pune"
+    assert "A name search has no segment rule" in response.content.decode()
