@@ -3,6 +3,7 @@
 writes"). Routing itself is minicrm.core.db_router's; nothing here acts without a replica.
 """
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -85,7 +86,8 @@ class ReplicaPinMiddleware:
         if unit.wrote and seconds > 0:
             response.set_cookie(
                 PIN_COOKIE,
-                f"{now + seconds:.3f}",
+                # Rounded up to the millisecond: the pin never ends before it promised.
+                f"{math.ceil((now + seconds) * 1000) / 1000:.3f}",
                 max_age=timedelta(seconds=seconds),
                 httponly=True,
                 samesite="Lax",

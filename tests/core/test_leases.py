@@ -212,6 +212,10 @@ def test_the_work_recover_command_can_sweep_in_a_loop(monkeypatch: pytest.Monkey
             raise KeyboardInterrupt
 
     monkeypatch.setattr("minicrm.core.management.commands.work_recover.time.sleep", sleep)
+    # The loop drops stale connections between sweeps; here that would close the test's own.
+    monkeypatch.setattr(
+        "minicrm.core.management.commands.work_recover.close_old_connections", lambda: None
+    )
     out = StringIO()
     with pytest.raises(KeyboardInterrupt):
         call_command("work_recover", "--every", "7", stdout=out)
