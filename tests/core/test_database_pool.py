@@ -39,7 +39,7 @@ import json, django
 django.setup()
 from django.db import connection
 pids = []
-for _ in range(3):
+for _ in range(8):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pids.append(cursor.fetchone()[0])
@@ -107,9 +107,11 @@ def test_a_pooled_connection_is_reused_on_a_real_server(tmp_path: Path) -> None:
     unpooled = _run(QUERIES, _postgres_env(tmp_path, url, DATABASE_POOL="false"))
 
     assert pooled["pool"] == "ConnectionPool"
-    assert len(set(pooled["pids"])) == 1, pooled  # one connection, borrowed three times
+    # Eight borrows from a pool of at most 4 connections (it may grow past its 1 while the first
+    # borrow waits for it to fill): connections were handed back and reused.
+    assert len(set(pooled["pids"])) <= 4, pooled
     assert unpooled["pool"] == "NoneType"
-    assert len(set(unpooled["pids"])) == 3, unpooled  # closing really closed it
+    assert len(set(unpooled["pids"])) == 8, unpooled  # closing really closed it
 
 
 @pytest.fixture

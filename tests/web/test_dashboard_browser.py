@@ -97,6 +97,10 @@ def test_the_range_picker_moves_the_figures_and_a_cell_opens_the_builder(
     expect(page.get_by_text("could not be used")).to_have_count(0)
     # The builder's live count of the cell's rules is the cell's count.
     expect(page.get_by_text(re.compile(rf"^{customers}$")).first).to_be_visible()
+    # The builder's live previews must not still be running when the test database is emptied
+    # (SQLite: "database table is locked" on the sessions table, then the next test's rows).
+    page.wait_for_load_state("networkidle")
+    page.goto("about:blank")
 
 
 @pytest.mark.browser
