@@ -222,3 +222,34 @@ def test_the_work_recover_command_can_sweep_in_a_loop(monkeypatch: pytest.Monkey
 
     assert sleeps == [7.0, 7.0, 7.0]
     assert out.getvalue().count("task rows: 1") == 1
+
+
+def test_a_worker_stopped_in_the_middle_of_a_query_exits_cleanly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """django-tasks-db exits from its SIGTERM handler even inside a query; on MariaDB closing that
+    transaction then fails. Our db_worker exits 0 for such an asked-for stop, and still fails on
+    any other database error."""
+    from django.db import InterfaceError
+    from django_tasks_db.management.commands.db_worker import Command as PackageCommand
+
+    def stopped_mid_query(*args: object, **options: object) -> None:
+        try:
+            raise SystemExit(0)  # the package's shutdown handler
+        except SystemExit:
+            raise InterfaceError("(0, '')") from None
+
+    def broken(*args: object, **options: object) -> None:
+        raise InterfaceError("the server went away")
+
+    from minicrm.core.management.commands.db_worker import Command
+
+    options = {"reload": False, "batch": False}
+    monkeypatch.setattr(PackageCommand, "handle", stopped_mid_query)
+    with pytest.raises(SystemExit) as stopped:
+        Command().handle(worker_id="stopping", **options)
+    assert stopped.value.code == 0
+
+    monkeypatch.setattr(PackageCommand, "handle", broken)
+    with pytest.raises(InterfaceError):
+        Command().handle(worker_id="broken", **options)
