@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_GET
 
 from minicrm.accounts.models import Role, User
+from minicrm.core.charts import sparkline_points
 from minicrm.core.formatting import money_format_options
 from minicrm.core.tasks import enqueue_on_commit
 from minicrm.customers.selectors import customer_list
@@ -37,7 +38,6 @@ SEARCH_RESULTS = 8
 SEARCH_MAX_LENGTH = 100
 DASH = "\N{EN DASH}"
 # The sparkline's box (SVG user units); the template scales it to the cell.
-SPARK_WIDTH, SPARK_HEIGHT = 100, 24
 # Shades of an RFM cell by its share of the largest cell (0 = empty).
 HEAT_LEVELS = 5
 
@@ -124,19 +124,6 @@ def _rfm_context(rfm: Rfm, *, can_build: bool) -> dict[str, Any]:
     }
 
 
-def _sparkline(points: list[int]) -> str:
-    """SVG polyline points for a size history (no script: the CSP allows none inline)."""
-    if len(points) < 2:
-        return ""
-    low, high = min(points), max(points)
-    spread = (high - low) or 1
-    step = SPARK_WIDTH / (len(points) - 1)
-    return " ".join(
-        f"{index * step:.1f},{SPARK_HEIGHT - 2 - (value - low) / spread * (SPARK_HEIGHT - 4):.1f}"
-        for index, value in enumerate(points)
-    )
-
-
 def _segment_rows(segments: list[SegmentTrend], customers: int) -> list[dict[str, Any]]:
     return [
         {
@@ -146,7 +133,7 @@ def _segment_rows(segments: list[SegmentTrend], customers: int) -> list[dict[str
             "share": f"{segment.size / customers:.0%}" if customers else "",
             "change": segment.change,
             "change_text": f"{segment.change:+,}" if segment.change is not None else "",
-            "sparkline": _sparkline(segment.points),
+            "sparkline": sparkline_points(segment.points),
         }
         for segment in segments
     ]
