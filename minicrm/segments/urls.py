@@ -1,11 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import views, views_list
 
 app_name = "segments"
 
 urlpatterns = [
-    path("segments/", views.segment_list_page, name="list"),
+    path("segments/", views_list.segment_list_page, name="list"),
     path("segments/new/", views.segment_new, name="new"),
     path(
         "segments/new/from-customers/",

@@ -43,7 +43,6 @@ from .selectors import (
     rules_describe,
     segment_funnel,
     segment_get,
-    segment_list,
     segment_members,
     segment_preview,
     segment_rules,
@@ -52,7 +51,6 @@ from .selectors import (
 )
 from .services import segment_create, segment_delete, segment_update
 
-LIST_PAGE_SIZE = 50
 MEMBERS_PAGE_SIZE = 25
 HISTORY_DAYS = 90
 CAMPAIGNS_SHOWN = 50
@@ -178,13 +176,6 @@ def customer_segments_fragment(request: HttpRequest, customer_id: int) -> HttpRe
     with statement_timeout(web_timeout_seconds()):
         segments = segments_for_customer(customer_id=customer_id)
     return render(request, "segments/_customer_segments.html", {"segments": segments})
-
-
-@require_GET
-def segment_list_page(request: HttpRequest) -> HttpResponse:
-    page = _page(segment_list(), request, LIST_PAGE_SIZE)
-    context = {"segments": page.object_list, "page": page, "can_edit": _can_edit(request)}
-    return render(request, "segments/list.html", context)
 
 
 @require_GET
