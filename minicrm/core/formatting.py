@@ -17,6 +17,7 @@ from babel import Locale
 from babel.numbers import (
     NumberPattern,
     format_compact_currency,
+    format_compact_decimal,
     get_currency_precision,
     get_currency_symbol,
 )
@@ -72,6 +73,14 @@ def money_compact(value: Amount | None, *, currency: str | None = None) -> str:
     return format_compact_currency(
         _decimal(value), currency or shop_currency(), locale=shop_locale(), fraction_digits=1
     )
+
+
+def number_compact(value: Amount | None) -> str:
+    """'12.3L' in en_IN, '1.2M' in en: short counts for chart axes, in the shop locale, one
+    decimal at most (counts in full stay grouped in thousands, the `count` filter)."""
+    if value is None:
+        return NO_VALUE
+    return format_compact_decimal(_decimal(value), locale=shop_locale(), fraction_digits=1)
 
 
 def money_with_original(

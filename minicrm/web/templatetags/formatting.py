@@ -7,6 +7,8 @@ from decimal import Decimal
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
 
 from minicrm.core import formatting
 
@@ -35,6 +37,32 @@ def money_compact(value: Decimal | float | int | None) -> str:
 @register.filter
 def count(value: int | None) -> str:
     return "—" if value is None else intcomma(value)
+
+
+@register.filter
+def count_compact(value: int | None) -> str:
+    """`{{ size|count_compact }}`: '12.3L', '1.2M' in the shop locale where space is short."""
+    return formatting.number_compact(value)
+
+
+# A stat card's value up to this many characters is scaled to fit its card (app.css, .stat-fit-N);
+# a longer one wraps.
+STAT_FIT_MAX = 24
+
+
+@register.filter
+def stat_fit(value: object) -> str:
+    """`stat-fit-N` for a stat value of N characters (9 to STAT_FIT_MAX), so app.css can size it
+    to its card's width without an inline style (the CSP forbids them); '' for short values."""
+    length = len(str(value))
+    return f"stat-fit-{min(length, STAT_FIT_MAX)}" if length > 8 else ""
+
+
+@register.simple_tag
+def number_format_script(element_id: str = "number-format") -> SafeString:
+    """`{% number_format_script %}`: the shop currency and locale for a page's charts, read by
+    scripts to write money and compact counts as the server does (Intl.NumberFormat)."""
+    return json_script(formatting.money_format_options(), element_id)
 
 
 # (seconds in the unit, unit name, up to how many of them before the next unit takes over)
