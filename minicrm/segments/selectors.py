@@ -3,10 +3,24 @@
 from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.core.cache import cache
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OrderBy,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
 
 from minicrm.core.errors import NotFoundError
 from minicrm.core.limits import MAX_RULE_TREE_LIST_ITEMS
@@ -56,15 +70,109 @@ __all__ = [
     "segment_funnel",
     "segment_get",
     "segment_list",
+    "segment_list_page_rows",
     "segment_members",
     "segment_preview",
     "segment_rules",
     "segment_size_history",
+    "segment_size_trends",
 ]
 
 
 def segment_list() -> QuerySet[Segment]:
     return Segment.objects.select_related("created_by").order_by("name")
+
+
+# The list's sort keys (the URL's ?sort=) and the columns they order by; "-" is high to low.
+# Segments never counted (no size, no trend) come last whichever way.
+SEGMENT_LIST_SORTS = ("name", "-name", "size", "-size", "counted", "-counted", "change", "-change")
+TREND_DAYS = 30
+# The customers list's count of everyone, cached under the same key for as long: both pages show
+# one number, and neither counts a big base more than once a minute.
+CUSTOMERS_TOTAL_CACHE_KEY = "customers:total"
+CUSTOMERS_TOTAL_CACHE_SECONDS = 60
+
+
+def _trend_end(since: date, column: str, *, latest: bool) -> Subquery:
+    """A segment's `column` on the first (or last) counted day since `since`, that day's latest
+    count."""
+    sizes = SegmentSize.objects.filter(segment=OuterRef("pk"), day__gte=since).order_by(
+        "-day" if latest else "day", "-counted_at", "-pk"
+    )
+    return Subquery(sizes.values(column)[:1])
+
+
+def _trend_change(since: date) -> Case:
+    """The last counted size since `since` minus the first, None with fewer than two days (no
+    trend); the sizes cast to signed, so that MariaDB can subtract one unsigned from another."""
+    last = Cast(_trend_end(since, "size", latest=True), BigIntegerField())
+    first = Cast(_trend_end(since, "size", latest=False), BigIntegerField())
+    return Case(
+        When(trend_first_day__lt=F("trend_last_day"), then=last - first),
+        default=None,
+        output_field=BigIntegerField(),
+    )
+
+
+def _sort_ordering(sort: str) -> list[OrderBy | str]:
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key == "name":
+        return ["-name_key" if descending else "name_key", "pk"]
+    columns = {"size": "last_count", "counted": "last_counted_at", "change": "trend_change"}
+    if key not in columns:
+        raise ValueError(f"Unknown segment sort {sort!r}; use one of {SEGMENT_LIST_SORTS}.")
+    column = F(columns[key])
+    first = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+    return [first, "name_key", "pk"]
+
+
+def segment_list_page_rows(
+    *, search: str = "", sort: str = "name", today: date | None = None
+) -> QuerySet[Segment]:
+    """Segments whose name contains `search` (any case), in a sort of SEGMENT_LIST_SORTS.
+
+    Sorting by change annotates `trend_change`: the size on the last counted day of the last
+    TREND_DAYS minus the size on the first (what segment_size_trends draws), None with fewer than
+    two counted days.
+    """
+    if sort not in SEGMENT_LIST_SORTS:
+        raise ValueError(f"Unknown segment sort {sort!r}; use one of {SEGMENT_LIST_SORTS}.")
+    segments = Segment.objects.all()
+    if search.strip():
+        segments = segments.filter(name__icontains=search.strip())
+    if sort.lstrip("-") == "change":
+        since = (today or today_in_zone()) - timedelta(days=TREND_DAYS - 1)
+        segments = segments.annotate(
+            trend_first_day=_trend_end(since, "day", latest=False),
+            trend_last_day=_trend_end(since, "day", latest=True),
+        ).annotate(trend_change=_trend_change(since))
+    return segments.order_by(*_sort_ordering(sort))
+
+
+def segment_size_trends(
+    *, segment_ids: list[int], days: int = TREND_DAYS, today: date | None = None
+) -> dict[int, list[int]]:
+    """Each segment's sizes over the last `days` days, oldest first, one per counted day (a day
+    counted twice keeps its latest), in one query whatever the number of segments."""
+    since = (today or today_in_zone()) - timedelta(days=days - 1)
+    latest: dict[int, dict[date, int]] = {segment_id: {} for segment_id in segment_ids}
+    for segment_id, day, size in (
+        SegmentSize.objects.filter(segment_id__in=segment_ids, day__gte=since)
+        .order_by("segment_id", "day", "counted_at", "pk")
+        .values_list("segment_id", "day", "size")
+    ):
+        latest[segment_id][day] = size
+    return {segment_id: list(sizes.values()) for segment_id, sizes in latest.items()}
+
+
+def customers_total() -> int:
+    """How many customers there are, from the count the customers list caches (one COUNT a
+    minute at most, never one per segment)."""
+    total = cache.get_or_set(
+        CUSTOMERS_TOTAL_CACHE_KEY, Customer.objects.count, CUSTOMERS_TOTAL_CACHE_SECONDS
+    )
+    return cast(int, total)
 
 
 def segment_get(*, segment_id: int) -> Segment:
