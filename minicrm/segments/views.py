@@ -25,8 +25,10 @@ from minicrm.core.statement_timeout import (
     web_timeout_seconds,
 )
 from minicrm.customers.models import Customer
+from minicrm.customers.selectors import customer_city_suggestions, customer_tag_suggestions
 
 from .customer_filters import rules_from_customer_filters
+from .draft import Draft, draft_split
 from .forms import SegmentForm
 from .models import Segment
 from .rules import (
@@ -96,8 +98,13 @@ def _attribute_fields() -> list[dict[str, Any]]:
 
 def builder_meta() -> dict[str, Any]:
     """The field and operator metadata the builder script renders its selects from: the fixed
-    fields, then the custom attributes found in the data."""
+    fields, then the custom attributes found in the data; and the values the city and tag inputs
+    suggest (`complete` when the list holds every value in use, so others are unknown)."""
     return {
+        "suggestions": {
+            "city": customer_city_suggestions(),
+            "tags": customer_tag_suggestions(),
+        },
         "fields": [
             {
                 "key": spec.key,
@@ -135,22 +142,35 @@ def _page(items: Any, request: HttpRequest, size: int) -> Page:
     return Paginator(items, size).get_page(request.GET.get("page"))
 
 
-def audience_context(raw_rules: str) -> dict[str, Any]:
-    """What the audience panel shows for rules as the builder posts them (JSON text)."""
+def _draft(raw_rules: str) -> Draft:
+    """The builder's rules (JSON text) split into what counts and what is not finished yet."""
     try:
-        group = parse_rules(raw_rules or json.dumps(EMPTY_RULES))
+        data = json.loads(raw_rules or json.dumps(EMPTY_RULES))
+    except (ValueError, RecursionError):
+        data = raw_rules  # the validator says it is not JSON
+    return draft_split(data)
+
+
+def audience_context(raw_rules: str) -> dict[str, Any]:
+    """What the audience panel shows for rules as the builder posts them (JSON text): the count
+    of the finished conditions, the rows it leaves out for now, or what to fix."""
+    draft = _draft(raw_rules)
+    pending = [{"path": item.path, "name": item.name} for item in draft.pending]
+    try:
+        group = parse_rules(draft.countable)
     except RuleValidationError as error:
-        return {"preview": None, "errors": error.by_path()}
+        return {"preview": None, "errors": draft.original_errors(error.errors), "pending": pending}
     try:
         with statement_timeout(web_timeout_seconds()):
             preview = segment_preview(rules=group)
     except StatementTimeoutError as error:
-        return {"preview": None, "errors": [], "too_slow": error.message}
+        return {"preview": None, "errors": [], "pending": pending, "too_slow": error.message}
     total = preview["total_customers"]
     share = 100 * preview["count"] / total if total else 0.0
     return {
         "preview": preview,
         "errors": [],
+        "pending": pending,
         "share": f"{share:.1f}".removesuffix(".0"),
         "share_bar": round(share),
         # One step is the count itself; the funnel says something from the second step on.
@@ -345,7 +365,7 @@ def segment_preview_fragment(request: HttpRequest) -> HttpResponse:
 def segment_funnel_fragment(request: HttpRequest) -> HttpResponse:
     """The funnel, loaded just after the count: one bar per top-level condition."""
     try:
-        group = parse_rules(request.POST.get("rules") or json.dumps(EMPTY_RULES))
+        group = parse_rules(_draft(request.POST.get("rules", "")).countable)
     except RuleValidationError:
         return render(request, "segments/_funnel.html", {"steps": []})
     try:

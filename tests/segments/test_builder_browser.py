@@ -176,14 +176,16 @@ def test_errors_sit_under_their_row_and_removing_a_row_keeps_focus(
     add.click()
     add.click()
     second = condition_rows(root).nth(1)
-    # A new, untouched row does not open in red; the panel says the rules are incomplete.
-    expect(count).to_have_text("—")
+    # A new, untouched row does not open in red: it is left out of the count, which stays.
+    expect(second.locator(".rb-note")).to_contain_text("Not counted yet")
+    expect(count).to_have_text("7")
     expect(second.locator(".rb-error")).to_be_hidden()
     value = second.get_by_label("Total spend value")
     value.fill("5")
-    value.fill("")
-    expect(second.locator(".rb-error")).to_have_text("A value is required")
+    value.fill("-1")
+    expect(second.locator(".rb-error")).to_have_text("Must be 0 or more")
     expect(value).to_have_attribute("aria-invalid", "true")
+    expect(count).to_have_text("—")
     expect(condition_rows(root).nth(0).locator(".rb-error")).to_be_hidden()
     shot(page, "segment-builder-errors.png", full_page=False)
 

@@ -355,7 +355,7 @@ def test_preview_fragment_for_an_empty_group_counts_everyone(
     assert "seg-funnel" not in html
 
 
-def test_preview_fragment_names_the_rows_of_invalid_rules(
+def test_preview_fragment_counts_the_finished_rows_and_names_the_unfinished_ones(
     marketer_client: Client, people: dict[str, Customer]
 ) -> None:
     rules = {
@@ -369,14 +369,49 @@ def test_preview_fragment_names_the_rows_of_invalid_rules(
                     {"field": "order_count", "operator": "gte", "value": None},
                 ],
             },
+            {"match": "all", "conditions": [{"field": "city", "operator": "eq", "value": " "}]},
+            {"match": "any", "conditions": []},
         ],
     }
     html = preview(marketer_client, rules)
+    # Counted as if only "spent over 10 and in Pune" were there: Ravi alone.
+    assert '<span class="seg-count-value" data-testid="audience-count">1</span>' in html
+    assert json_script(html, "preview-errors") == []
+    assert json_script(html, "preview-pending") == [
+        {
+            "path": "conditions[1].conditions[1]",
+            "name": "row 2 (Number of orders) of the group at row 2",
+        },
+        {"path": "conditions[2].conditions[0]", "name": "row 1 (City) of the group at row 3"},
+        {"path": "conditions[3]", "name": "the empty group at row 4"},
+    ]
+    assert "3 unfinished rows are not counted yet." in html
+
+
+def test_preview_fragment_names_the_rows_of_invalid_rules_where_they_are_in_the_builder(
+    marketer_client: Client, people: dict[str, Customer]
+) -> None:
+    rules = {
+        "match": "all",
+        "conditions": [
+            {"field": "city", "operator": "eq", "value": ""},
+            {
+                "match": "any",
+                "conditions": [
+                    {"field": "tags", "operator": "has_any", "value": []},
+                    {"field": "order_count", "operator": "between", "value": [5, 2]},
+                ],
+            },
+        ],
+    }
+    html = preview(marketer_client, rules)
+    # The unfinished rows are left out of the check, yet the path names the row as the builder
+    # shows it (second row of the group), not as it sits in what was counted.
     assert json_script(html, "preview-errors") == [
-        {"path": "conditions[1].conditions[1].value", "message": "a value is required"}
+        {"path": "conditions[1].conditions[1].value", "message": "'between' needs low ≤ high"}
     ]
     assert '<span class="seg-count-value is-empty" data-testid="audience-count">—</span>' in html
-    assert "Finish the highlighted conditions" in html
+    assert "Fix the highlighted conditions" in html
 
 
 def test_preview_fragment_rejects_text_that_is_not_json(marketer_client: Client) -> None:
@@ -430,7 +465,7 @@ def test_save_creates_the_segment_and_opens_its_page(
     assert segment.created_by == marketer
 
 
-def test_save_with_invalid_rules_shows_row_errors_and_saves_nothing(
+def test_save_with_an_unfinished_row_names_it_and_saves_nothing(
     marketer_client: Client,
 ) -> None:
     rules = {"match": "all", "conditions": [{"field": "total_spend", "operator": "gt"}]}
@@ -443,9 +478,39 @@ def test_save_with_invalid_rules_shows_row_errors_and_saves_nothing(
     assert json_script(html, "rule-errors") == [
         {"path": "conditions[0].value", "message": "a value is required"}
     ]
-    assert "Some conditions need attention" in html
+    assert "Row 1 (Total spend) is not finished: give it a value or remove it." in html
+    assert "Some conditions need attention" not in html
     # The builder reloads exactly what was posted, so nothing typed is lost.
     assert builder_rules(html) == rules
+
+
+def test_save_with_a_wrong_value_points_at_the_highlighted_rows(marketer_client: Client) -> None:
+    rules = {
+        "match": "all",
+        "conditions": [{"field": "total_spend", "operator": "gt", "value": -3}],
+    }
+    response = marketer_client.post(
+        reverse("segments:new"), {"name": "Broken", "rules": json.dumps(rules)}
+    )
+    html = response.content.decode()
+    assert Segment.objects.count() == 0
+    assert json_script(html, "rule-errors") == [
+        {"path": "conditions[0].value", "message": "must be 0 or more"}
+    ]
+    assert "Some conditions need attention: see the highlighted rows." in html
+
+
+def test_save_with_an_empty_group_refuses_it_by_name(marketer_client: Client) -> None:
+    rules = {"match": "any", "conditions": [BIG_SPENDERS, {"match": "all", "conditions": []}]}
+    response = marketer_client.post(
+        reverse("segments:new"), {"name": "Half", "rules": json.dumps(rules)}
+    )
+    html = response.content.decode()
+    assert Segment.objects.count() == 0
+    assert "The empty group at row 2 is not finished: add a condition to it or remove it." in html
+    assert json_script(html, "rule-errors") == [
+        {"path": "conditions[1]", "message": "This group is empty: add a condition or remove it"}
+    ]
 
 
 def test_save_without_a_name_is_a_form_error(marketer_client: Client) -> None:

@@ -23,6 +23,10 @@
   const input = document.getElementById(root.dataset.input);
   const NUMERIC = new Set(["money", "integer"]);
   const icons = document.getElementById("rule-icons");
+  // Values the city and tag inputs suggest (the most common ones in the data, capped); when
+  // the tag list is complete, a tag outside it is one no customer has yet.
+  const SUGGESTIONS = meta.suggestions || {};
+  const NO_VALUE = new Set(["is_empty", "is_not_empty", "is_true", "is_false"]);
 
   let rules = JSON.parse(input.value || "null") || { match: "all", conditions: [] };
   // Conditions just added and not yet filled in: their "value is required" errors wait until
@@ -98,7 +102,66 @@
   function sync() {
     input.value = JSON.stringify(rules);
     refreshLimits();
+    refreshNotes();
     input.dispatchEvent(new CustomEvent("rules-changed", { bubbles: true }));
+  }
+
+  // ---- unfinished rows and unknown tags ------------------------------------------------------
+  // Unfinished: a value still to be typed (the server's draft.py says the same and leaves such
+  // rows, and groups with nothing else, out of the live count; saving refuses them).
+  function blank(value) {
+    return value === null || value === undefined || typeof value === "string" && value.trim() === "";
+  }
+
+  function isUnfinished(condition) {
+    if (NO_VALUE.has(condition.operator)) return false;
+    if (Array.isArray(condition.value)) return condition.value.length === 0 || condition.value.some(blank);
+    return blank(condition.value);
+  }
+
+  function unknownTags(condition) {
+    const known = SUGGESTIONS.tags;
+    if (condition.field !== "tags" || !known || !known.complete || !Array.isArray(condition.value)) return [];
+    const names = new Set(known.values.map((name) => name.toLowerCase()));
+    return condition.value.filter((name) => !blank(name) && !names.has(String(name).trim().toLowerCase()));
+  }
+
+  function notCountedBadge(text) {
+    return el("span", { class: "badge rb-pending-badge" }, icon("circle-dashed"), el("span", { text: "Not counted yet" }),
+      el("span", { class: "rb-note-text", text: `· ${text}` }));
+  }
+
+  function refreshNotes() {
+    root.querySelectorAll(".rb-condition").forEach((item) => {
+      const note = item.querySelector(":scope > .rb-note");
+      const pending = isUnfinished(item._node);
+      const unknown = unknownTags(item._node);
+      item.classList.toggle("is-pending", pending);
+      note.replaceChildren();
+      if (pending) note.append(notCountedBadge("give it a value to count it"));
+      if (unknown.length) {
+        note.append(el("span", { class: "badge badge-warning rb-unknown-tag" }, icon("tag"),
+          el("span", { text: `No customer has this tag yet: ${unknown.join(", ")}` })));
+      }
+      note.hidden = !note.childElementCount;
+    });
+    root.querySelectorAll(".rb-subgroup").forEach((item) => {
+      const note = item.querySelector(":scope > .rb-group > .rb-group-note");
+      const empty = item._node.conditions.length === 0;
+      item.classList.toggle("is-pending", empty);
+      note.replaceChildren(...(empty ? [notCountedBadge("add a condition to this group")] : []));
+      note.hidden = !empty;
+    });
+  }
+
+  function datalist(key) {
+    const suggestion = SUGGESTIONS[key];
+    if (!suggestion || !suggestion.values.length) return null;
+    const id = `rb-suggest-${key}`;
+    if (!document.getElementById(id)) {
+      root.after(el("datalist", { id: id }, ...suggestion.values.map((value) => el("option", { value: value }))));
+    }
+    return id;
   }
 
   // ---- value inputs ------------------------------------------------------------------------
@@ -136,6 +199,7 @@
       attrs.inputmode = field.type === "money" ? "decimal" : "numeric";
     }
     if (field.type === "text") attrs.placeholder = field.examples && field.examples.length ? `e.g. ${field.examples[0]}` : "Type a value";
+    if (type === "text") attrs.list = datalist(field.key);
     const control = el("input", attrs);
     control.addEventListener("input", () => onValue(parseScalar(field, operator, control.value)));
     const prefix = field.type === "money" ? el("span", { class: "rb-affix", text: meta.currency }) : null;
@@ -153,6 +217,7 @@
       type: "text",
       class: "rb-chip-entry",
       "aria-label": `${label}: type a value, then Enter or comma`,
+      list: datalist(field.key),
       placeholder: values.length ? "" : field.type === "tags" ? "Add a tag…" : "Add a value…",
     });
     const box = el("span", { class: "rb-chips", onclick: (event) => { if (event.target === box) entry.focus(); } }, list, entry);
@@ -327,6 +392,7 @@
       joiner(group),
       el("div", { class: "rb-row" }, fieldSelect, operatorSlot, valueSlot, remove),
       el("p", { class: "rb-error", role: "alert", hidden: true }),
+      el("p", { class: "rb-note", hidden: true }),
     );
     return item;
   }
@@ -405,7 +471,8 @@
         onclick: () => append({ match: group.match === "all" ? "any" : "all", conditions: [newCondition()] }),
       }, icon("folder-plus"), el("span", { text: "Add group" })));
     }
-    card.append(head, items, el("p", { class: "rb-error rb-group-error", role: "alert", hidden: true }), actions);
+    card.append(head, items, el("p", { class: "rb-group-note rb-note", hidden: true }),
+      el("p", { class: "rb-error rb-group-error", role: "alert", hidden: true }), actions);
     return card;
   }
 
@@ -458,6 +525,7 @@
     root.replaceChildren(renderGroup(rules, 1, null, null));
     renumber();
     refreshLimits();
+    refreshNotes();
   }
 
   // ---- errors from the server, under the row they belong to --------------------------------
@@ -518,12 +586,14 @@
     const status = form.querySelector("[data-describe-status]");
     let undo = null;
 
-    function say(message, level, withUndo) {
-      status.replaceChildren(el("span", { text: message }));
-      status.className = `rb-describe-status rb-describe-${level}`;
+    // One message block; `append` adds it under the others (what was left out goes apart).
+    function say(message, level, withUndo, append) {
+      const block = el("div", { class: `rb-describe-block rb-describe-${level}` }, el("span", { text: message }));
+      if (append) status.append(block);
+      else status.replaceChildren(block);
       status.hidden = false;
       if (withUndo) {
-        status.append(el("button", {
+        block.append(el("button", {
           type: "button",
           class: "btn btn-ghost btn-sm",
           onclick: () => {
@@ -557,10 +627,18 @@
           body: JSON.stringify({ text: description }),
         });
         const body = await response.json().catch(() => ({}));
-        if (response.ok && body.rules) {
+        if (response.ok && isGroup(body.rules) && body.rules.conditions.length) {
           undo = JSON.parse(JSON.stringify(rules));
           loadRules(body.rules);
-          say(body.explanation || "The builder now holds these rules. Review them, then save.", "success", true);
+          const { understood, unused } = splitExplanation(body);
+          say(understood || "The builder now holds these rules. Review them, then save.", "success", true);
+          if (unused.length) {
+            say("Not used (the builder does not hold these yet: add them by hand or rephrase):", "warning", false, true);
+            status.lastElementChild.append(el("ul", { class: "rb-unused", "data-testid": "describe-unused" },
+              ...unused.map((part) => el("li", { text: part }))));
+          }
+        } else if (response.ok) {
+          say("Nothing in that description could be turned into rules, so the builder is unchanged. Try phrases like “spent over 5000” or “from Mumbai”.", "error", false);
         } else if (response.status === 404) {
           say("Describing an audience in words is not available on this server yet. Build the rules below instead.", "error", false);
         } else {
@@ -573,6 +651,23 @@
         button.disabled = false;
       }
     });
+  }
+
+  // What the parser understood, in words, and apart from it the phrases it could not use: the
+  // `unparsed` list when the server sends one, else the "Left out…" sentence of the explanation.
+  function splitExplanation(body) {
+    const explanation = String(body.explanation || "");
+    const marker = explanation.search(/Left out because[^:]*:/);
+    let understood = explanation;
+    let unused = Array.isArray(body.unparsed) ? body.unparsed.map(String) : null;
+    if (marker >= 0) {
+      const rest = explanation.slice(marker);
+      const end = rest.search(/[”"]\.(\s|$)/);
+      const sentence = end >= 0 ? rest.slice(0, end + 2) : rest;
+      understood = (explanation.slice(0, marker) + explanation.slice(marker + sentence.length)).replace(/\s+/g, " ").trim();
+      if (!unused) unused = Array.from(sentence.matchAll(/“([^”]+)”/g), (match) => match[1]);
+    }
+    return { understood: understood, unused: unused || [] };
   }
 
   function readableError(body) {
