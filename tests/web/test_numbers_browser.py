@@ -165,6 +165,12 @@ def test_on_a_phone_every_number_fits_its_card(
     assert folded.inner_text() == "4 sent · 0 delivered · 0 failed"
     screenshot(page, "numbers-campaigns-390")
 
+    page.goto(f"{url}/customers/?q=venkat")
+    # The list keeps the spend as a column (city, orders and last order fold under the name).
+    assert page.evaluate(SCROLLING_TABLES, "#customer-results .table-wrap") == []
+    assert page.get_by_role("cell", name="₹2,22,22,22,212").is_visible()
+    screenshot(page, "numbers-customers-390")
+
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"{url}/customers/{customer.pk}/")
     assert page.evaluate(STAT_VALUES_NOT_FITTING) == []

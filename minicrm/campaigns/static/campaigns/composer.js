@@ -9,7 +9,9 @@
   const segment = form.querySelector("[name=segment]");
   const sendDialog = document.getElementById("send-dialog");
   const suggestDialog = document.getElementById("suggest-dialog");
-  const numbers = new Intl.NumberFormat();
+  // Counts grouped in thousands, as the server writes them (the count filter), whatever the
+  // browser's own language.
+  const numbers = new Intl.NumberFormat("en-US");
   // Chips insert into the last text box that had the focus (the message unless it was the subject).
   let target = template;
 
