@@ -5,8 +5,11 @@ Order covers (status, ordered_at, amount): with only `ordered_at` each order in 
 lookup in the table, about a minute instead of two seconds at ten million orders on SQLite); new
 customers read the indexed `first_order_at`; the RFM grid (web.rfm) the customers whose last
 order fell in the range; segments their size history in it; campaigns those created in it.
-At a million customers a cold computation takes longer than a page should, so the result is
-cached per range with the moment it was computed, which the page shows.
+At a million customers a cold computation takes seconds (bench/README_dashboard.md), longer than
+a page may, so the result is cached per range with the moment it was computed, which the page
+shows: the presets are kept warm by a task every few minutes (web.tasks), and a range with no
+figures at all is computed by a task while the page polls for it, unless the base is small
+enough to compute in the request.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,6 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Aggregate, Count, IntegerField, QuerySet, Sum, Value
 from django.utils import timezone
@@ -30,6 +34,13 @@ from .rfm import Rfm, rfm_compute
 
 CACHE_KEY = "web:dashboard:v2"
 CACHE_SECONDS = 300
+# A computation is asked for once per range while it runs: a task that died frees the range
+# after this long.
+REFRESH_LOCK_SECONDS = CACHE_SECONDS
+# Below this many customers a range with no figures is computed in the request (tens of
+# milliseconds at 50,000 on SQLite); above, a task computes it while the page polls.
+# settings.MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS overrides it.
+INLINE_MAX_CUSTOMERS = 50_000
 # How long numbers may be shown, marked with their time, while newer ones are computed.
 KEEP_SECONDS = 24 * 3600
 RECENT_CAMPAIGNS = 5
@@ -248,30 +259,62 @@ def _cache_key(date_range: DateRange) -> str:
     return f"{CACHE_KEY}:{date_range.preset or date_range.key}"
 
 
+def _lock_key(date_range: DateRange) -> str:
+    return f"{_cache_key(date_range)}:refreshing"
+
+
+def dashboard_refresh_claim(*, date_range: DateRange) -> bool:
+    """Whether the caller may compute the range now: False while a computation is asked for or
+    running (the lock is freed when it ends, or after REFRESH_LOCK_SECONDS if it died)."""
+    return bool(cache.add(_lock_key(date_range), True, REFRESH_LOCK_SECONDS))
+
+
 def dashboard_refresh(*, date_range: DateRange) -> Dashboard:
     """Compute the range's dashboard and keep it for the next visits."""
-    dashboard = dashboard_compute(date_range=date_range)
+    try:
+        dashboard = dashboard_compute(date_range=date_range)
+    finally:
+        cache.delete(_lock_key(date_range))
     # An empty base is cheap to count and should turn into numbers as soon as data arrives.
     if dashboard.customers:
         cache.set(_cache_key(date_range), dashboard, KEEP_SECONDS)
     return dashboard
 
 
-def dashboard_get(*, date_range: DateRange, refresh: Callable[[DateRange], None]) -> Dashboard:
-    """The dashboard for a range, `computed_at` saying when.
+def dashboard_inline_max_customers() -> int:
+    return int(getattr(settings, "MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS", INLINE_MAX_CUSTOMERS))
 
-    At a million customers a computation takes seconds (bench numbers in the report of issue 15),
-    so numbers older than CACHE_SECONDS (or for another day's range) are shown as they are while
-    `refresh(date_range)` computes new ones in the background; it is asked once per
-    CACHE_SECONDS. Only a range never computed in KEEP_SECONDS is computed in the request.
+
+def dashboard_is_small() -> bool:
+    """Whether the base is small enough to compute a range in the request: a count that stops
+    after the limit, so it reads at most that many index entries however large the base is."""
+    limit = dashboard_inline_max_customers()
+    return Customer.objects.order_by()[: limit + 1].count() <= limit
+
+
+def dashboard_get(
+    *, date_range: DateRange, refresh: Callable[[DateRange], None]
+) -> Dashboard | None:
+    """The dashboard for a range, `computed_at` saying when; None while it is being computed.
+
+    Numbers older than CACHE_SECONDS (or for another day's range) are shown as they are while
+    `refresh(date_range)` computes new ones in the background, asked once per computation. A
+    range never computed in KEEP_SECONDS is computed in the request on a small base
+    (`dashboard_is_small`); on a large one `refresh` is asked for it and the answer is None,
+    so the page can say the figures are coming instead of taking seconds.
     """
     cached = cache.get(_cache_key(date_range))
-    if not isinstance(cached, Dashboard):
+    if isinstance(cached, Dashboard):
+        if dashboard_is_stale(cached, date_range=date_range) and dashboard_refresh_claim(
+            date_range=date_range
+        ):
+            refresh(date_range)
+        return cached
+    if dashboard_is_small():
         return dashboard_refresh(date_range=date_range)
-    stale = dashboard_is_stale(cached, date_range=date_range)
-    if stale and cache.add(f"{_cache_key(date_range)}:refreshing", True, CACHE_SECONDS):
+    if dashboard_refresh_claim(date_range=date_range):
         refresh(date_range)
-    return cached
+    return None
 
 
 def dashboard_is_stale(dashboard: Dashboard, *, date_range: DateRange) -> bool:

@@ -6,6 +6,7 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/figures/", views.dashboard_figures, name="dashboard_figures"),
     path("search/customers/", views.customer_search, name="customer_search"),
     path(
         "customers/<int:pk>/activity/",

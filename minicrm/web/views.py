@@ -75,11 +75,14 @@ def _orders_label(band: Band) -> str:
 
 
 def _spend_label(band: Band) -> str:
+    """Whole units, like every total (core.formatting): a band starts a paisa above the last
+    one's edge, so rounded the two meet at the same amount, as a histogram's bins do."""
+    low, high = money(band.low), money(band.high)
     if band.high is None:
-        return f"{money(band.low, 2)} or more"
+        return f"{low} or more"
     if not band.low:
-        return f"up to {money(band.high, 2)}"
-    return f"{money(band.low, 2)}{DASH}{money(band.high, 2)}"
+        return f"up to {high}"
+    return high if low == high else f"{low}{DASH}{high}"
 
 
 def _rfm_context(rfm: Rfm, *, can_build: bool) -> dict[str, Any]:
@@ -156,18 +159,18 @@ def _refresh_later(date_range: DateRange) -> None:
     )
 
 
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
-    date_range, problem = date_range_parse(
+def _dashboard_range(request: HttpRequest) -> tuple[DateRange, str]:
+    return date_range_parse(
         preset=request.GET.get("range"),
         start=request.GET.get("from"),
         end=request.GET.get("to"),
-        today=today,
+        today=timezone.localdate(),
     )
-    if problem:
-        messages.warning(request, problem)
-    data: Dashboard = dashboard_get(date_range=date_range, refresh=_refresh_later)
+
+
+def _figures_context(
+    data: Dashboard, date_range: DateRange, request: HttpRequest
+) -> dict[str, Any]:
     user = request.user
     can_build = isinstance(user, User) and user.has_role(Role.MARKETER)
     chart = {
@@ -184,20 +187,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for bucket in data.buckets
         ],
     }
-    context = {
+    return {
         "data": data,
         "chart": chart,
-        "presets": PRESETS,
-        "max_custom_days": MAX_CUSTOM_DAYS,
-        "range_query": _range_query(date_range),
-        "cache_minutes": CACHE_SECONDS // 60,
         "refreshing": dashboard_is_stale(data, date_range=date_range),
         "revenue_delta": _delta(data.revenue, data.previous_revenue),
         "orders_delta": _delta(data.orders, data.previous_orders),
         "aov_delta": _delta(data.average_order_value, data.previous_average_order_value),
         "new_delta": _delta(data.new_customers, data.previous_new_customers),
-        "today": today,
-        "previous": date_range.previous(),
         "bucket_note": " Weeks start on Monday." if data.unit == "week" else "",
         "rfm": _rfm_context(data.rfm, can_build=can_build),
         "segments": _segment_rows(data.segments, data.customers),
@@ -211,7 +208,50 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for bucket in data.buckets
         ],
     }
+
+
+def _dashboard_context(request: HttpRequest, date_range: DateRange) -> dict[str, Any]:
+    """The page's context; `computing` (no figures yet: a task computes them) or the figures."""
+    data = dashboard_get(date_range=date_range, refresh=_refresh_later)
+    range_query = _range_query(date_range)
+    context: dict[str, Any] = {
+        "date_range": date_range,
+        "computing": data is None,
+        "today": timezone.localdate(),
+        "cache_minutes": CACHE_SECONDS // 60,
+        "range_query": range_query,
+        "figures_url": f"{reverse('web:dashboard_figures')}?{range_query}",
+    }
+    if data is not None:
+        context.update(_figures_context(data, date_range, request))
+    return context
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    date_range, problem = _dashboard_range(request)
+    if problem:
+        messages.warning(request, problem)
+    context = _dashboard_context(request, date_range)
+    context.update(
+        {
+            "presets": PRESETS,
+            "max_custom_days": MAX_CUSTOM_DAYS,
+            "previous": date_range.previous(),
+        }
+    )
     return render(request, "web/dashboard.html", context)
+
+
+@require_GET
+def dashboard_figures(request: HttpRequest) -> HttpResponse:
+    """What the computing page polls for: 204 (nothing to swap, htmx asks again) until the
+    range's figures are computed, then the figures and the line saying when."""
+    date_range, _problem = _dashboard_range(request)
+    context = _dashboard_context(request, date_range)
+    if context["computing"]:
+        return HttpResponse(status=204)
+    return render(request, "web/_dashboard_figures.html", {**context, "swap": True})
 
 
 @require_GET
