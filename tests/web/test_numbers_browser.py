@@ -171,6 +171,11 @@ def test_on_a_phone_every_number_fits_its_card(
     assert page.get_by_role("cell", name="₹2,22,22,22,212").is_visible()
     screenshot(page, "numbers-customers-390")
 
+    page.goto(f"{url}/segments/{campaign.segment_id}/?tab=members")
+    assert page.evaluate(SCROLLING_TABLES, "[data-testid=members-table]") == []
+    assert page.get_by_role("cell", name="₹2,22,22,22,212").is_visible()
+    screenshot(page, "numbers-members-390")
+
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"{url}/customers/{customer.pk}/")
     assert page.evaluate(STAT_VALUES_NOT_FITTING) == []
