@@ -25,7 +25,8 @@ def _axe_source() -> str:
 
 def axe_violations(page: Page, *, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[str]:
     """The page's axe-core violations of these impacts, one readable line per failing node."""
-    page.evaluate(_axe_source())
+    if not page.evaluate("() => typeof window.axe === 'object'"):  # once per document
+        page.evaluate(_axe_source())
     result: dict[str, Any] = page.evaluate(
         """async () => await window.axe.run(document, {
             runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa",
