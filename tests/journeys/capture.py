@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Page, ViewportSize
+from playwright.sync_api import Page, Response, ViewportSize
 
 from tests.web.axe import axe_violations
 
@@ -25,11 +25,21 @@ VARIANTS = [(LAPTOP, "light"), (LAPTOP, "dark"), (PHONE, "dark"), (PHONE, "light
 @dataclass
 class Journey:
     """Every page captured so far and what was wrong with it, for one failure at the end that
-    lists every page's problems rather than the first one only."""
+    lists every page's problems rather than the first one only; also any uncaught script error
+    and any server error (5xx) met on the way, captured or not."""
 
     pages: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def watch(self, page: Page) -> None:
+        def server_error(response: Response) -> None:
+            if response.status >= 500:
+                self.errors.append(f"{response.status} from {response.url}")
+
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.on("response", server_error)
 
     def capture(self, page: Page, step: str) -> None:
         """Four full-page screenshots of the page as it is now; axe-core on each (serious or
@@ -63,6 +73,7 @@ class Journey:
         (ARTIFACTS / "seconds.json").write_text(json.dumps(self.seconds, indent=1))
 
     def assert_clean(self) -> None:
+        assert not self.errors, "Errors on the journey:\n" + "\n".join(self.errors)
         assert not self.problems, "Serious or critical problems on the journey's pages:\n" + (
             json.dumps(self.problems, indent=1, ensure_ascii=False)
         )

@@ -241,6 +241,7 @@ def test_the_marketers_whole_journey(
 ) -> None:
     base = str(live_server.url)  # type: ignore[attr-defined]
     page.set_viewport_size({"width": 1280, "height": 800})
+    journey.watch(page)
     sign_up(page, base, journey)
     import_store(page, base, journey)
     build_segment(page, journey)
