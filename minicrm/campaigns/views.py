@@ -6,6 +6,7 @@ ConflictError, TemplateProblemError naming the line) come back as form errors or
 a 500. Viewers see every page; writes need the marketer role.
 """
 
+from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 
@@ -379,6 +380,11 @@ def log_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def lift_percent(lift: Decimal | float) -> str:
+    """'+1,025.7%': grouped like every other number on the page."""
+    return f"{float(lift) * 100:+,.1f}%"
+
+
 def results_context(campaign: Campaign) -> dict[str, Any]:
     if campaign.snapshot_at is None:
         return {"results_state": "not_launched"}
@@ -387,7 +393,7 @@ def results_context(campaign: Campaign) -> dict[str, Any]:
     return {
         "results_state": "ready",
         "results": results,
-        "lift_percent": None if lift is None else f"{float(lift) * 100:+.1f}%",
+        "lift_percent": None if lift is None else lift_percent(lift),
         "lift_trend": "" if not lift else ("up" if lift > 0 else "down"),
     }
 

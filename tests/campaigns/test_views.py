@@ -19,6 +19,7 @@ from django.utils import timezone
 from minicrm.accounts.models import Role
 from minicrm.campaigns.models import Campaign, Delivery
 from minicrm.campaigns.services import campaign_launch, campaign_send
+from minicrm.campaigns.views import lift_percent
 from minicrm.segments.models import Segment
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
@@ -652,3 +653,8 @@ def test_the_list_filtered_by_segment_keeps_the_filter_on_its_next_page(
     second = marketer_client.get(f"/campaigns/?segment={everyone.pk}&page=2").content.decode()
     assert "Draft 0" in second
     assert f'href="?segment={everyone.pk}&amp;page=1"' in second
+
+
+def test_a_large_lift_is_grouped_like_every_other_number() -> None:
+    assert lift_percent(Decimal("10.257")) == "+1,025.7%"
+    assert lift_percent(-0.5) == "-50.0%"
