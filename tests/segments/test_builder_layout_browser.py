@@ -13,7 +13,9 @@ from playwright.sync_api import Locator, Page, expect
 from minicrm.accounts.models import User
 from minicrm.customers.models import Customer, CustomerTag
 from minicrm.segments.models import Segment
+from tests.web.axe import axe_violations
 
+from .test_builder_browser import sign_in
 from .test_views import customer
 
 # Screenshots for people to look at (git-ignored); MINICRM_SHOTS puts them elsewhere.
@@ -51,8 +53,6 @@ def customers(db: None) -> list[Customer]:
 
 
 def open_builder(page: Page, live_server: object, user: User, path: str = "/segments/new/") -> str:
-    from .test_builder_browser import sign_in
-
     base = sign_in(page, live_server, user)
     page.goto(f"{base}{path}")
     expect(page.get_by_test_id("audience-count")).to_have_text("7")
@@ -73,9 +73,9 @@ def add_condition(group: Locator) -> Locator:
     return rows(group).nth(index)
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / name, full_page=True, animations="disabled")
+    page.screenshot(path=SHOTS / name, full_page=full_page, animations="disabled")
 
 
 def box(locator: Locator) -> dict[str, float]:
@@ -170,6 +170,7 @@ def test_an_unfinished_row_keeps_the_count_and_is_marked_not_counted(
     )
     expect(rows(top_group(page)).nth(2).locator(".rb-error")).to_have_text("A value is required")
     assert Segment.objects.count() == 0
+    shot(page, "builder_1280_save_refused.png", full_page=False)
 
 
 @pytest.mark.browser
@@ -203,6 +204,8 @@ def test_rows_sit_on_one_line_at_1280_and_save_needs_no_scrolling(
     for theme in ("light", "dark"):
         page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
         shot(page, f"builder_1280_{theme}.png")
+        # The not-counted badge, the nested group and the sticky panel pass axe in both themes.
+        assert axe_violations(page) == [], theme
     page.emulate_media(color_scheme="light")
 
 
@@ -239,7 +242,8 @@ def test_on_a_phone_rows_stack_and_the_count_stays_in_view(
     expect(page.locator("main")).not_to_contain_text("on the right")
     for theme in ("light", "dark"):
         page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
-        shot(page, f"builder_390_{theme}.png")
+        # What the screen shows: fixed bars are where they are, not spread over a full page.
+        shot(page, f"builder_390_{theme}.png", full_page=False)
     page.emulate_media(color_scheme="light")
 
 
@@ -306,10 +310,12 @@ def test_describe_shows_what_it_used_and_apart_what_it_could_not(
     expect(unused.get_by_test_id("describe-unused").locator("li")).to_have_text(["love shoes"])
     expect(rows(top_group(page))).to_have_count(1)
     expect(page.get_by_test_id("audience-count")).to_have_text("2")
+    SHOTS.mkdir(parents=True, exist_ok=True)
     for theme in ("light", "dark"):
         page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
         page.screenshot(
             path=SHOTS / f"builder_describe_{theme}.png",
             clip={"x": 0, "y": 0, "width": 1280, "height": 420},
         )
+        assert axe_violations(page) == [], theme
     page.emulate_media(color_scheme="light")
