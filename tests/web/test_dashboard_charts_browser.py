@@ -16,6 +16,7 @@ from minicrm.accounts.models import User
 from minicrm.customers.services import orders_bulk_upsert
 from minicrm.web.tasks import dashboard_refresh_task
 
+from .axe import axe_violations
 from .browser import screenshot, seed_base, sign_in
 
 DUMMY = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
@@ -141,6 +142,7 @@ def test_a_range_computed_by_a_task_swaps_into_the_waiting_page(
     )
     expect(page.get_by_test_id("computed-at")).to_have_text("Computing…")
     screenshot(page, "dashboard-computing-1280-light")
+    assert axe_violations(page) == []
     # The queued task (the dummy backend keeps it) has not run: a poll finds nothing yet.
     with page.expect_response(lambda response: "/dashboard/figures/" in response.url) as poll:
         pass
