@@ -6,6 +6,7 @@ ConflictError, TemplateProblemError naming the line) come back as form errors or
 a 500. Viewers see every page; writes need the marketer role.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -58,6 +60,9 @@ LOG_PAGE_SIZE = 25
 # Seconds between refreshes while a campaign sends (the list, its page) or waits for its time.
 POLL_SENDING = 2
 POLL_SCHEDULED = 15
+# Once sent, receipts keep arriving from the vendor: the counters follow them for a while.
+POLL_RECEIPTS = 5
+RECEIPTS_WATCH = timedelta(hours=1)
 
 EXCLUDED_LABELS = {
     "unsubscribed": "Unsubscribed",
@@ -114,6 +119,14 @@ def poll_seconds(campaign: Campaign) -> int | None:
         return POLL_SENDING
     if campaign.status == Campaign.Status.SCHEDULED:
         return POLL_SCHEDULED
+    if (
+        campaign.status == Campaign.Status.SENT
+        and campaign.channel == Channel.WEBHOOK  # the channel with delivery receipts
+        and campaign.sent  # sent, with no receipt yet
+        and campaign.finished_at is not None
+        and timezone.now() - campaign.finished_at < RECEIPTS_WATCH
+    ):
+        return POLL_RECEIPTS
     return None
 
 

@@ -658,3 +658,36 @@ def test_the_list_filtered_by_segment_keeps_the_filter_on_its_next_page(
 def test_a_large_lift_is_grouped_like_every_other_number() -> None:
     assert lift_percent(Decimal("10.257")) == "+1,025.7%"
     assert lift_percent(-0.5) == "-50.0%"
+
+
+def test_a_sent_webhook_campaign_keeps_polling_while_receipts_are_outstanding(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    CustomerFactory.create_batch(2)
+    campaign = launched(everyone)
+    url = reverse("campaigns:progress", args=[campaign.pk])
+    just_now = timezone.now()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        channel="webhook", status="sent", pending=0, sent=1, delivered=1, finished_at=just_now
+    )
+    assert 'hx-trigger="every 5s"' in marketer_client.get(url).content.decode()
+    # Every receipt in: the counters are final.
+    Campaign.objects.filter(pk=campaign.pk).update(sent=0, delivered=2)
+    assert "hx-trigger" not in marketer_client.get(url).content.decode()
+    # Receipts still missing an hour after the end: they are not waited for any more.
+    Campaign.objects.filter(pk=campaign.pk).update(
+        sent=1, delivered=1, finished_at=just_now - timedelta(hours=2)
+    )
+    assert "hx-trigger" not in marketer_client.get(url).content.decode()
+
+
+def test_a_sent_log_campaign_does_not_wait_for_receipts(
+    marketer_client: Client, everyone: Segment
+) -> None:
+    CustomerFactory.create_batch(2)
+    campaign = launched(everyone)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status="sent", pending=0, sent=2, finished_at=timezone.now()
+    )
+    page = marketer_client.get(reverse("campaigns:progress", args=[campaign.pk]))
+    assert "hx-trigger" not in page.content.decode()
