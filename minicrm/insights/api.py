@@ -52,6 +52,9 @@ class ParseIn(Schema):
 class ParseOut(Schema):
     rules: dict[str, Any]
     explanation: str
+    # The words the parser could not turn into a rule (the built-in parser lists them; a model's
+    # explanation says it in prose and leaves this empty).
+    unparsed: list[str] = []
 
 
 class SuggestIn(Schema):
@@ -100,7 +103,7 @@ def get_insight(request: HttpRequest, insight_id: Id) -> Any:
 def parse_text(request: HttpRequest, payload: ParseIn) -> Any:
     require_role(request.auth, Role.MARKETER)  # type: ignore[attr-defined]
     result = audience_parse(text=payload.text)
-    return {"rules": result.rules, "explanation": result.explanation}
+    return {"rules": result.rules, "explanation": result.explanation, "unparsed": result.unparsed}
 
 
 @router.post(

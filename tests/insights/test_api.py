@@ -165,6 +165,7 @@ def test_parse_turns_text_into_rules_with_an_explanation(api_client: Client, set
         },
         "explanation": "Understood as: Total spend over ₹5,000 and no order in the last 90 days."
         " Amounts are in INR (₹).",
+        "unparsed": [],
     }
 
 
@@ -180,6 +181,7 @@ def test_parse_says_what_it_left_out(api_client: Client, settings: Any) -> None:
     assert body["explanation"] == (
         'Understood as: City is "Pune". Left out because I could not understand it: “love shoes”.'
     )
+    assert body["unparsed"] == ["love shoes"]
 
 
 @pytest.mark.parametrize("text", ["", "   "])
