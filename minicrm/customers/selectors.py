@@ -85,6 +85,20 @@ def _search(term: str) -> Q:
     )
 
 
+# Everyone's count, cached: the customers list and the segments list (shares) show one number,
+# and neither counts a big base more than once a minute.
+CUSTOMERS_TOTAL_CACHE_KEY = "customers:total"
+CUSTOMERS_TOTAL_CACHE_SECONDS = 60
+
+
+def customer_total() -> int:
+    """How many customers there are, counted at most once a minute."""
+    total = cache.get_or_set(
+        CUSTOMERS_TOTAL_CACHE_KEY, Customer.objects.count, CUSTOMERS_TOTAL_CACHE_SECONDS
+    )
+    return cast(int, total)
+
+
 def customer_list(
     *,
     search: str = "",

@@ -35,6 +35,7 @@ from .selectors import (
     customer_list,
     customer_orders,
     customer_tags,
+    customer_total,
     tag_name_list,
 )
 
@@ -42,7 +43,6 @@ PAGE_SIZE = 50
 # Past this many matches the list says "10,000+" instead of counting every row of a big base:
 # the capped count costs at most a scan of that many rows, whatever the filters.
 COUNT_CAP = 10_000
-TOTAL_CACHE_SECONDS = 60
 CHOICES_CACHE_SECONDS = 300
 MAX_CHOICES = 300
 ORDERS_PAGE_SIZE = 50
@@ -136,8 +136,7 @@ def _query(params: dict[str, Any]) -> QuerySet[Customer]:
 def _count(queryset: QuerySet[Customer], *, filtered: bool) -> tuple[int, bool]:
     """How many customers match, and whether that number is only a lower bound."""
     if not filtered:
-        total = cache.get_or_set("customers:total", queryset.count, TOTAL_CACHE_SECONDS)
-        return cast(int, total), False
+        return customer_total(), False
     capped = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
     return min(capped, COUNT_CAP), capped > COUNT_CAP
 

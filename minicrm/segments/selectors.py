@@ -3,10 +3,9 @@
 from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -87,10 +86,6 @@ def segment_list() -> QuerySet[Segment]:
 # Segments never counted (no size, no trend) come last whichever way.
 SEGMENT_LIST_SORTS = ("name", "-name", "size", "-size", "counted", "-counted", "change", "-change")
 TREND_DAYS = 30
-# The customers list's count of everyone, cached under the same key for as long: both pages show
-# one number, and neither counts a big base more than once a minute.
-CUSTOMERS_TOTAL_CACHE_KEY = "customers:total"
-CUSTOMERS_TOTAL_CACHE_SECONDS = 60
 
 
 def _trend_end(since: date, column: str, *, latest: bool) -> Subquery:
@@ -164,15 +159,6 @@ def segment_size_trends(
     ):
         latest[segment_id][day] = size
     return {segment_id: list(sizes.values()) for segment_id, sizes in latest.items()}
-
-
-def customers_total() -> int:
-    """How many customers there are, from the count the customers list caches (one COUNT a
-    minute at most, never one per segment)."""
-    total = cache.get_or_set(
-        CUSTOMERS_TOTAL_CACHE_KEY, Customer.objects.count, CUSTOMERS_TOTAL_CACHE_SECONDS
-    )
-    return cast(int, total)
 
 
 def segment_get(*, segment_id: int) -> Segment:

@@ -12,12 +12,12 @@ from django.views.decorators.http import require_GET
 
 from minicrm.accounts.models import Role, User
 from minicrm.core.charts import sparkline_points
+from minicrm.customers.selectors import customer_total
 
 from .models import Segment
 from .selectors import (
     SEGMENT_LIST_SORTS,
     TREND_DAYS,
-    customers_total,
     segment_list_page_rows,
     segment_size_trends,
 )
@@ -105,7 +105,7 @@ def segment_list_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(segments, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     on_page = list(page.object_list)
     trends = segment_size_trends(segment_ids=[segment.pk for segment in on_page])
-    total = customers_total() if on_page else 0
+    total = customer_total() if on_page else 0
     query = _query(search=search, sort=sort)
     context = {
         "rows": [_row(segment, trends[segment.pk], total) for segment in on_page],

@@ -13,10 +13,10 @@ from pytest_django import DjangoAssertNumQueries
 
 from minicrm.accounts.models import User
 from minicrm.core.charts import sparkline_points
+from minicrm.customers.selectors import CUSTOMERS_TOTAL_CACHE_KEY
 from minicrm.segments.compiler import today_in_zone
 from minicrm.segments.models import Segment, SegmentSize
 from minicrm.segments.selectors import (
-    CUSTOMERS_TOTAL_CACHE_KEY,
     segment_list_page_rows,
     segment_size_trends,
 )
