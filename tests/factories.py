@@ -1,12 +1,14 @@
 """factory_boy factories shared by the tests."""
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import factory
+from django.utils import timezone
 
 from minicrm.accounts.models import Role, User
 from minicrm.customers.models import Customer, Order
+from minicrm.customers.services import orders_bulk_upsert
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
 
@@ -62,3 +64,21 @@ class OrderFactory(factory.django.DjangoModelFactory):
     currency = "INR"
     status = Order.Status.COMPLETED
     ordered_at = factory.Faker("date_time_between", start_date="-1y", tzinfo=UTC)
+
+
+def orders_on_recent_days(customer_external_id: str, amounts: list[str]) -> None:
+    """One completed order per amount for the customer, the last one yesterday, the one before
+    the day before, and so on (ids "<customer>-1", "<customer>-2", ...)."""
+    now = timezone.now()
+    result = orders_bulk_upsert(
+        rows=[
+            {
+                "external_id": f"{customer_external_id}-{number}",
+                "customer_external_id": customer_external_id,
+                "amount": amount,
+                "ordered_at": (now - timedelta(days=len(amounts) - number + 1)).isoformat(),
+            }
+            for number, amount in enumerate(amounts, start=1)
+        ]
+    )
+    assert result.errors == [], result.errors

@@ -21,6 +21,7 @@ from minicrm.segments.selectors import (
     segment_size_trends,
 )
 from tests.factories import CustomerFactory
+from tests.segments.size_history import history
 
 pytestmark = pytest.mark.django_db
 
@@ -30,29 +31,6 @@ LIST = "/segments/"
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     cache.clear()
-
-
-def history(name: str, sizes: list[int], *, description: str = "", counted_ago: int = 1) -> Segment:
-    """A segment counted once a day for len(sizes) days up to today, the last size its size."""
-    today = today_in_zone()
-    now = timezone.now()
-    segment = Segment.objects.create(
-        name=name,
-        description=description,
-        last_count=sizes[-1] if sizes else None,
-        last_counted_at=now - timedelta(hours=counted_ago) if sizes else None,
-    )
-    SegmentSize.objects.bulk_create(
-        SegmentSize(
-            segment=segment,
-            day=today - timedelta(days=len(sizes) - 1 - index),
-            rules_hash="r1",
-            counted_at=now - timedelta(days=len(sizes) - 1 - index),
-            size=size,
-        )
-        for index, size in enumerate(sizes)
-    )
-    return segment
 
 
 def names(html: str) -> list[str]:

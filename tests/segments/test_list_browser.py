@@ -1,14 +1,10 @@
 """The segments list in Chromium: it fits a 390 px phone and passes axe-core, light and dark."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Browser
 
 from minicrm.accounts.models import User
-from minicrm.segments.compiler import today_in_zone
-from minicrm.segments.models import Segment, SegmentSize
+from tests.segments.size_history import history
 from tests.web.axe import axe_violations
 from tests.web.browser import screenshot, seed_base, sign_in
 
@@ -28,24 +24,8 @@ SEGMENTS = [
 
 
 def seed_segments() -> None:
-    today, now = today_in_zone(), timezone.now()
     for name, description, sizes in SEGMENTS:
-        segment = Segment.objects.create(
-            name=name,
-            description=description,
-            last_count=sizes[-1] if sizes else None,
-            last_counted_at=now - timedelta(hours=2) if sizes else None,
-        )
-        SegmentSize.objects.bulk_create(
-            SegmentSize(
-                segment=segment,
-                day=today - timedelta(days=len(sizes) - 1 - index),
-                rules_hash="r",
-                counted_at=now - timedelta(days=len(sizes) - 1 - index),
-                size=size,
-            )
-            for index, size in enumerate(sizes)
-        )
+        history(name, sizes, description=description, counted_ago=2)
 
 
 @pytest.mark.browser

@@ -15,12 +15,11 @@ from playwright.sync_api import Page
 from minicrm.accounts.models import User
 from minicrm.campaigns.models import Delivery
 from minicrm.campaigns.services import campaign_send
-from minicrm.customers.services import orders_bulk_upsert
 from minicrm.segments.models import Segment, SegmentSize
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from tests.campaigns.conftest import campaign_draft
-from tests.factories import CustomerFactory, OrderFactory
+from tests.factories import CustomerFactory, OrderFactory, orders_on_recent_days
 
 from .browser import screenshot, sign_in
 
@@ -64,24 +63,7 @@ def _huge_customer() -> Any:
         last_name="Chandrasekharan-Iyengar",
         email="venkataramanan.subrahmanyam.chandrasekharan@very-long-company-domain.example.com",
     )
-    now = timezone.now()
-    result = orders_bulk_upsert(
-        rows=[
-            {
-                "external_id": "BIG-1",
-                "customer_external_id": "BIG",
-                "amount": "1234567890.90",
-                "ordered_at": (now - timedelta(days=2)).isoformat(),
-            },
-            {
-                "external_id": "BIG-2",
-                "customer_external_id": "BIG",
-                "amount": "987654321.25",
-                "ordered_at": (now - timedelta(days=1)).isoformat(),
-            },
-        ]
-    )
-    assert result.errors == []
+    orders_on_recent_days("BIG", ["1234567890.90", "987654321.25"])
     return customer
 
 

@@ -15,13 +15,12 @@ from django.utils import timezone
 from minicrm.campaigns.models import Delivery
 from minicrm.campaigns.services import campaign_send
 from minicrm.core.formatting import number_compact
-from minicrm.customers.services import orders_bulk_upsert
 from minicrm.segments.models import Segment, SegmentSize
 from minicrm.segments.rules import parse_rules
 from minicrm.segments.services import segment_create
 from minicrm.web.templatetags.formatting import STAT_FIT_MAX, count_compact, stat_fit
 from tests.campaigns.conftest import campaign_draft
-from tests.factories import CustomerFactory, OrderFactory
+from tests.factories import CustomerFactory, OrderFactory, orders_on_recent_days
 
 
 def _render(source: str, **context: Any) -> str:
@@ -60,24 +59,7 @@ def test_the_number_format_script_tells_charts_the_shop_locale() -> None:
 @pytest.mark.django_db
 def test_a_customer_page_totals_whole_and_orders_to_the_paisa(admin_client: Client) -> None:
     customer = CustomerFactory(external_id="BIG")
-    now = timezone.now()
-    result = orders_bulk_upsert(
-        rows=[
-            {
-                "external_id": "O-1",
-                "customer_external_id": "BIG",
-                "amount": "12345678.90",
-                "ordered_at": (now - timedelta(days=2)).isoformat(),
-            },
-            {
-                "external_id": "O-2",
-                "customer_external_id": "BIG",
-                "amount": "2.50",
-                "ordered_at": (now - timedelta(days=1)).isoformat(),
-            },
-        ]
-    )
-    assert result.errors == []
+    orders_on_recent_days("BIG", ["12345678.90", "2.50"])
     page = admin_client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
     # The cards: whole rupees (the paisa on hover), each sized to fit its card.
     assert 'class="card stat stat-fit-12"' in page
