@@ -28,6 +28,8 @@ SAMPLES = Path(__file__).resolve().parents[1] / "imports" / "data"
 EMAIL = "owner@shop.example"
 PASSWORD = "kurta-and-silk-2026"
 SEGMENT = "Repeat buyers in Pune or sampled"
+# The campaign page polls every 5 s while receipts are outstanding (campaigns.views.poll_seconds).
+COUNTERS_WAIT_MS = 20_000
 RECEIPTS_WAIT_SECONDS = 30  # an upper bound: the simulator answers as soon as they are posted
 
 
@@ -184,12 +186,12 @@ def send_campaign(page: Page, vendor: VendorSimulator, journey: Journey) -> Camp
         receipt_outcome(pk, VENDOR_SEED, VENDOR_FAILURE_PERCENT)[0]
         for pk in Delivery.objects.filter(campaign=campaign).values_list("pk", flat=True)
     ]
-    page.reload()
+    # No reload: the page asks for its counters every few seconds while receipts are out.
     expect(page.locator("[data-stat=delivered] .stat-value")).to_have_text(
-        str(outcomes.count("delivered"))
+        str(outcomes.count("delivered")), timeout=COUNTERS_WAIT_MS
     )
     expect(page.locator("[data-stat=failed] .stat-value")).to_have_text(
-        str(outcomes.count("failed"))
+        str(outcomes.count("failed")), timeout=COUNTERS_WAIT_MS
     )
     journey.capture(page, "08-campaign-page")
     campaign.refresh_from_db()
