@@ -396,6 +396,11 @@ MINICRM_RATE_MAX_AGE_DAYS = int(os.environ.get("MINICRM_RATE_MAX_AGE_DAYS", "7")
 # (DESIGN.md, Scale). One copy per machine, in MINICRM_SNAPSHOT_DIR, shared by every process.
 MINICRM_PREVIEW_SNAPSHOT = env_bool("MINICRM_PREVIEW_SNAPSHOT", True)
 MINICRM_SNAPSHOT_DIR = Path(os.environ.get("MINICRM_SNAPSHOT_DIR", VAR_DIR / "snapshot"))
+# Up to this many customers, a dashboard range nobody has computed yet is computed in the request
+# (well under a second); above it the page answers at once and the worker computes it.
+MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS = int(
+    os.environ.get("MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS", "50000")
+)
 # Seconds one statement of a segment preview, size, members page, export or facts may run before
 # the database stops it (a clear error for that request or task, minicrm.core.statement_timeout).
 MINICRM_WEB_STATEMENT_TIMEOUT = float(os.environ.get("MINICRM_WEB_STATEMENT_TIMEOUT", "10"))

@@ -37,10 +37,6 @@ CACHE_SECONDS = 300
 # A computation is asked for once per range while it runs: a task that died frees the range
 # after this long.
 REFRESH_LOCK_SECONDS = CACHE_SECONDS
-# Below this many customers a range with no figures is computed in the request (tens of
-# milliseconds at 50,000 on SQLite); above, a task computes it while the page polls.
-# settings.MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS overrides it.
-INLINE_MAX_CUSTOMERS = 50_000
 # How long numbers may be shown, marked with their time, while newer ones are computed.
 KEEP_SECONDS = 24 * 3600
 RECENT_CAMPAIGNS = 5
@@ -282,7 +278,7 @@ def dashboard_refresh(*, date_range: DateRange) -> Dashboard:
 
 
 def dashboard_inline_max_customers() -> int:
-    return int(getattr(settings, "MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS", INLINE_MAX_CUSTOMERS))
+    return int(settings.MINICRM_DASHBOARD_INLINE_MAX_CUSTOMERS)
 
 
 def dashboard_is_small() -> bool:
