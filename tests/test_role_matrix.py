@@ -97,6 +97,8 @@ ACCESS: dict[tuple[str, str], tuple[Expect, Expect, Expect, Expect]] = {
     # --- Pages every role reads -------------------------------------------------------------------
     ("GET", "/"): (LOGIN, 200, 200, 200),
     ("POST", "/"): (LOGIN, 405, 405, 405),
+    ("GET", "/dashboard/figures/"): (LOGIN, 200, 200, 200),  # what the computing page polls
+    ("POST", "/dashboard/figures/"): (LOGIN, 405, 405, 405),
     ("GET", "/search/customers/"): (LOGIN, 200, 200, 200),
     ("POST", "/search/customers/"): (LOGIN, 405, 405, 405),
     ("GET", "/customers/"): (LOGIN, 200, 200, 200),
