@@ -85,7 +85,7 @@ def _search(term: str) -> Q:
     )
 
 
-# Everyone's count, cached: the customers list and the segments list (shares) show one number,
+# Everyone's count, cached: the customers list and the shares on the segment list show one number,
 # and neither counts a big base more than once a minute.
 CUSTOMERS_TOTAL_CACHE_KEY = "customers:total"
 CUSTOMERS_TOTAL_CACHE_SECONDS = 60
