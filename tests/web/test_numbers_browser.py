@@ -3,7 +3,7 @@ onto a second line and no campaign table scrolls sideways; a segment's size char
 in the shop locale's short form (35L, 3.5M) with date labels that never overlap."""
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,8 @@ def _huge_customer() -> Any:
         first_name="Venkataramanan Subrahmanyam",
         last_name="Chandrasekharan-Iyengar",
         email="venkataramanan.subrahmanyam.chandrasekharan@very-long-company-domain.example.com",
+        # "Customer since May 2026": the widest month's letters, not a random month's.
+        signed_up_at=datetime(2026, 5, 12, tzinfo=UTC),
     )
     orders_on_recent_days("BIG", ["1234567890.90", "987654321.25"])
     return customer

@@ -43,7 +43,8 @@ def test_compact_counts_in_the_shop_locale() -> None:
 
 
 def test_a_stat_value_gets_a_fit_class_by_its_length() -> None:
-    assert stat_fit("₹61,728") == ""  # 7 characters: the usual size fits any card
+    assert stat_fit("₹999") == ""  # 4 characters: the usual size fits any card
+    assert stat_fit("May 2026") == "stat-fit-8"  # letters are wide: fitted like the long amounts
     assert stat_fit("₹1,23,45,681") == "stat-fit-12"
     assert stat_fit("x" * 60) == f"stat-fit-{STAT_FIT_MAX}"
 

@@ -52,10 +52,12 @@ STAT_FIT_MAX = 24
 
 @register.filter
 def stat_fit(value: object) -> str:
-    """`stat-fit-N` for a stat value of N characters (9 to STAT_FIT_MAX), so app.css can size it
-    to its card's width without an inline style (the CSP forbids them); '' for short values."""
+    """`stat-fit-N` for a stat value of N characters (5 to STAT_FIT_MAX), so app.css can size it
+    to its card's width without an inline style (the CSP forbids them); '' for the shortest
+    values. Letters are wider than digits: "May 2026" wraps in a phone's half-width card at the
+    full size where "₹61,728" fits, so anything past 4 characters is fitted."""
     length = len(str(value))
-    return f"stat-fit-{min(length, STAT_FIT_MAX)}" if length > 8 else ""
+    return f"stat-fit-{min(length, STAT_FIT_MAX)}" if length > 4 else ""
 
 
 @register.simple_tag
