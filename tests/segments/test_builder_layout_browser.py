@@ -5,6 +5,7 @@ your audience" keeping what it used apart from what it could not."""
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -73,9 +74,22 @@ def add_condition(group: Locator) -> Locator:
     return rows(group).nth(index)
 
 
-def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+def shot(page: Page, name: str, *, full_page: bool = True, clip: Any = None) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / name, full_page=full_page, animations="disabled")
+    page.screenshot(path=SHOTS / name, full_page=full_page, animations="disabled", clip=clip)
+
+
+def in_both_themes(
+    page: Page, name: str, *, axe: bool, full_page: bool = True, clip: Any = None
+) -> None:
+    """Capture `name`_light/_dark.png and, with `axe`, find nothing serious in either theme;
+    the page is left light."""
+    for theme in ("light", "dark"):
+        page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
+        shot(page, f"{name}_{theme}.png", full_page=full_page, clip=clip)
+        if axe:
+            assert axe_violations(page) == [], theme
+    page.emulate_media(color_scheme="light")
 
 
 def box(locator: Locator) -> dict[str, float]:
@@ -201,12 +215,8 @@ def test_rows_sit_on_one_line_at_1280_and_save_needs_no_scrolling(
     save = box(page.get_by_role("button", name="Save segment"))
     assert save["y"] >= 0
     assert save["y"] + save["height"] <= 800, save
-    for theme in ("light", "dark"):
-        page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
-        shot(page, f"builder_1280_{theme}.png")
-        # The not-counted badge, the nested group and the sticky panel pass axe in both themes.
-        assert axe_violations(page) == [], theme
-    page.emulate_media(color_scheme="light")
+    # The not-counted badge, the nested group and the sticky panel pass axe in both themes.
+    in_both_themes(page, "builder_1280", axe=True)
 
 
 @pytest.mark.browser
@@ -240,11 +250,8 @@ def test_on_a_phone_rows_stack_and_the_count_stays_in_view(
     # The subtitle reads right in both layouts (the audience is not "on the right" here).
     expect(page.locator("main")).to_contain_text("The audience count follows every change.")
     expect(page.locator("main")).not_to_contain_text("on the right")
-    for theme in ("light", "dark"):
-        page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
-        # What the screen shows: fixed bars are where they are, not spread over a full page.
-        shot(page, f"builder_390_{theme}.png", full_page=False)
-    page.emulate_media(color_scheme="light")
+    # What the screen shows: fixed bars are where they are, not spread over a full page.
+    in_both_themes(page, "builder_390", axe=False, full_page=False)
 
 
 @pytest.mark.browser
@@ -310,12 +317,10 @@ def test_describe_shows_what_it_used_and_apart_what_it_could_not(
     expect(unused.get_by_test_id("describe-unused").locator("li")).to_have_text(["love shoes"])
     expect(rows(top_group(page))).to_have_count(1)
     expect(page.get_by_test_id("audience-count")).to_have_text("2")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for theme in ("light", "dark"):
-        page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
-        page.screenshot(
-            path=SHOTS / f"builder_describe_{theme}.png",
-            clip={"x": 0, "y": 0, "width": 1280, "height": 420},
-        )
-        assert axe_violations(page) == [], theme
-    page.emulate_media(color_scheme="light")
+    in_both_themes(
+        page,
+        "builder_describe",
+        axe=True,
+        full_page=False,
+        clip={"x": 0, "y": 0, "width": 1280, "height": 420},
+    )
